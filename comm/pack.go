@@ -1,0 +1,367 @@
+package comm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+)
+
+// Defaults for Config.
+const (
+	DefaultChunkSize = 1 << 20 // payload bytes per frame
+	DefaultWindow    = 16      // frames in flight from one pack to another
+)
+
+// Sentinel errors.
+var (
+	// ErrAborted is returned by every blocking call of a flare that a worker failed or
+	// that was aborted; the error's text names the cause.
+	ErrAborted = errors.New("comm: flare aborted")
+	// ErrClosed is returned by the calls of a pack that was closed.
+	ErrClosed = errors.New("comm: pack closed")
+	// ErrBadArgument is returned for a rank out of range, a wrong number of parts and
+	// such; the error's text says which.
+	ErrBadArgument = errors.New("comm: bad argument")
+)
+
+// Config describes one flare's layout and how its packs talk.
+type Config struct {
+	// Flare identifies the flare; it is a NATS subject token, so no dots, spaces or
+	// wildcards.
+	Flare string
+	// Size is the burst size N, the number of workers.
+	Size int
+	// Granularity is the pack size g: pack p holds ranks [p·g, min((p+1)·g, N)).
+	Granularity int
+	// Transport carries traffic between packs.
+	Transport Transport
+	// ChunkSize is the largest payload of one frame; larger messages are split and
+	// reassembled. Zero means DefaultChunkSize; it is lowered to what the transport
+	// carries.
+	ChunkSize int
+	// Window is how many frames a pack may have in flight to another pack before it
+	// waits for the receiver's credit. Zero means DefaultWindow.
+	Window int
+	// Logger gets the workers' logs, with flare, pack and rank attributes. Nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// Packs is the number of packs of the flare.
+func (c Config) Packs() int {
+	if c.Granularity <= 0 {
+		return 0
+	}
+	return (c.Size + c.Granularity - 1) / c.Granularity
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Size <= 0:
+		return fmt.Errorf("%w: burst size %d, want > 0", ErrBadArgument, c.Size)
+	case c.Size > 1<<31-1:
+		return fmt.Errorf("%w: burst size %d is too large", ErrBadArgument, c.Size)
+	case c.Granularity <= 0 || c.Granularity > c.Size:
+		return fmt.Errorf("%w: granularity %d, want 1..%d", ErrBadArgument, c.Granularity, c.Size)
+	case c.Transport == nil:
+		return fmt.Errorf("%w: no transport", ErrBadArgument)
+	case c.ChunkSize < 0 || c.Window < 0:
+		return fmt.Errorf("%w: negative chunk size or window", ErrBadArgument)
+	case c.Window > 1<<16-1:
+		return fmt.Errorf("%w: window %d, want at most 65535", ErrBadArgument, c.Window)
+	}
+	if err := ValidFlareID(c.Flare); err != nil {
+		return err
+	}
+	if c.ChunkSize == 0 {
+		c.ChunkSize = DefaultChunkSize
+	}
+	if max := c.Transport.MaxFrame() - headerSize; c.ChunkSize > max {
+		c.ChunkSize = max
+	}
+	if c.Window == 0 {
+		c.Window = DefaultWindow
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// ValidFlareID reports whether id can name a flare: 1 to 128 letters, digits, '-' or '_'.
+func ValidFlareID(id string) error {
+	if id == "" || len(id) > 128 {
+		return fmt.Errorf("%w: flare id must have 1 to 128 characters", ErrBadArgument)
+	}
+	for _, r := range id {
+		ok := r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !ok {
+			return fmt.Errorf("%w: flare id %q: only letters, digits, '-' and '_'", ErrBadArgument, id)
+		}
+	}
+	return nil
+}
+
+// A Pack is the workers of one flare that live in this process, and their attachment to
+// the transport. It is what an invoker builds for each pack assignment.
+type Pack struct {
+	cfg    Config
+	index  int
+	packs  int
+	first  int // ranks [first, end)
+	end    int
+	hash   uint64
+	link   Link
+	linked chan struct{} // closed once link is set: frames may arrive before Open returns
+	worker []*Worker
+	pool   sync.Pool // frame buffers of headerSize+ChunkSize bytes
+
+	stop      chan struct{} // closed on abort or close
+	stopOnce  sync.Once
+	stopCause error
+
+	mu      sync.Mutex
+	ready   map[int]chan struct{} // per remote pack: closed once it is known to listen
+	credits map[int]*credit       // per remote pack: frames we may still send
+
+	// Only touched by the transport's delivering goroutine.
+	received map[int]*recvCount
+	partial  map[partialKey]*partial
+}
+
+// NewPack builds pack index of the flare described by cfg and attaches it to the
+// transport. Workers of other packs reach it as soon as it returns.
+func NewPack(ctx context.Context, cfg Config, index int) (*Pack, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	packs := cfg.Packs()
+	if index < 0 || index >= packs {
+		return nil, fmt.Errorf("%w: pack %d, want 0..%d", ErrBadArgument, index, packs-1)
+	}
+	p := &Pack{
+		cfg:      cfg,
+		index:    index,
+		packs:    packs,
+		first:    index * cfg.Granularity,
+		end:      min((index+1)*cfg.Granularity, cfg.Size),
+		hash:     flareHash(cfg.Flare),
+		stop:     make(chan struct{}),
+		linked:   make(chan struct{}),
+		ready:    make(map[int]chan struct{}),
+		credits:  make(map[int]*credit),
+		received: make(map[int]*recvCount),
+		partial:  make(map[partialKey]*partial),
+	}
+	p.pool.New = func() any {
+		b := make([]byte, headerSize+p.cfg.ChunkSize)
+		return &b
+	}
+	log := cfg.Logger.With("flare", cfg.Flare, "pack", index)
+	p.worker = make([]*Worker, p.end-p.first)
+	for i := range p.worker {
+		r := p.first + i
+		p.worker[i] = &Worker{p: p, rank: r, log: log.With("rank", r)}
+		p.worker[i].box.slots = make(map[msgKey]chan message)
+	}
+	link, err := cfg.Transport.Open(ctx, cfg.Flare, index, p.deliver, p.remoteAbort)
+	p.link = link
+	close(p.linked)
+	if err != nil {
+		return nil, fmt.Errorf("comm: open pack %d of flare %s on %s: %w", index, cfg.Flare, cfg.Transport.Name(), err)
+	}
+	return p, nil
+}
+
+// Index is the pack's index in the flare.
+func (p *Pack) Index() int { return p.index }
+
+// Workers returns the pack's workers in rank order.
+func (p *Pack) Workers() []*Worker { return p.worker }
+
+// Counters adds up the traffic counters of the pack's workers.
+func (p *Pack) Counters() Counters {
+	var c Counters
+	for _, w := range p.worker {
+		c = c.Add(w.Counters())
+	}
+	return c
+}
+
+// Err returns why the pack stopped (an error wrapping ErrAborted or ErrClosed), or nil
+// while it runs.
+func (p *Pack) Err() error {
+	select {
+	case <-p.stop:
+		return p.stopCause
+	default:
+		return nil
+	}
+}
+
+// Done is closed when the pack stops: on abort or close.
+func (p *Pack) Done() <-chan struct{} { return p.stop }
+
+func (p *Pack) halt(cause error) bool {
+	first := false
+	p.stopOnce.Do(func() {
+		p.stopCause = cause
+		close(p.stop)
+		first = true
+	})
+	return first
+}
+
+// Abort fails the flare: every worker of every pack blocked in, or later calling, a
+// receive or collective gets an error wrapping ErrAborted that names cause.
+func (p *Pack) Abort(cause error) {
+	if cause == nil {
+		cause = errors.New("aborted")
+	}
+	if p.halt(fmt.Errorf("%w: %v", ErrAborted, cause)) {
+		if err := p.link.Abort(cause.Error()); err != nil {
+			p.cfg.Logger.Warn("comm: could not tell the other packs of an abort", "flare", p.cfg.Flare, "err", err)
+		}
+	}
+}
+
+func (p *Pack) remoteAbort(cause string) {
+	p.halt(fmt.Errorf("%w: %s", ErrAborted, cause))
+}
+
+// Close detaches the pack from the transport. Workers still blocked get ErrClosed.
+func (p *Pack) Close() error {
+	p.halt(ErrClosed)
+	return p.link.Close()
+}
+
+// Run runs fn once per worker of the pack, each in its own goroutine, and returns their
+// errors in rank order. A worker that returns an error or panics aborts the flare; the
+// others' contexts are then cancelled and their blocked calls return.
+func (p *Pack) Run(ctx context.Context, fn func(ctx context.Context, w *Worker) error) []error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-p.stop:
+			cancel(p.stopCause)
+		case <-ctx.Done():
+		}
+	}()
+	errs := make([]error, len(p.worker))
+	var wg sync.WaitGroup
+	for i, w := range p.worker {
+		wg.Go(func() {
+			err := runWorker(ctx, w, fn)
+			errs[i] = err
+			if err != nil && !errors.Is(err, ErrAborted) && !errors.Is(err, ErrClosed) {
+				p.Abort(fmt.Errorf("rank %d: %w", w.rank, err))
+			}
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// PanicError is a worker's panic, turned into an error.
+type PanicError struct {
+	Value any
+	Stack string
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+func runWorker(ctx context.Context, w *Worker, fn func(context.Context, *Worker) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: string(debug.Stack())}
+		}
+	}()
+	return fn(ctx, w)
+}
+
+// A Group is every pack of a flare built in this process, for tests, benchmarks and a
+// one-host run.
+type Group struct {
+	cfg   Config
+	packs []*Pack
+}
+
+// NewGroup builds every pack of the flare described by cfg.
+func NewGroup(ctx context.Context, cfg Config) (*Group, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	g := &Group{cfg: cfg}
+	for i := range cfg.Packs() {
+		p, err := NewPack(ctx, cfg, i)
+		if err != nil {
+			g.Close()
+			return nil, err
+		}
+		g.packs = append(g.packs, p)
+	}
+	return g, nil
+}
+
+// Packs returns the group's packs in order.
+func (g *Group) Packs() []*Pack { return g.packs }
+
+// Workers returns every worker in rank order.
+func (g *Group) Workers() []*Worker {
+	ws := make([]*Worker, 0, g.cfg.Size)
+	for _, p := range g.packs {
+		ws = append(ws, p.worker...)
+	}
+	return ws
+}
+
+// Counters adds up the traffic counters of every worker.
+func (g *Group) Counters() Counters {
+	var c Counters
+	for _, p := range g.packs {
+		c = c.Add(p.Counters())
+	}
+	return c
+}
+
+// Run runs fn on every worker of the flare and waits for all. It returns nil if every
+// worker succeeded, else the first failure in rank order that is a cause rather than a
+// consequence of the abort.
+func (g *Group) Run(ctx context.Context, fn func(ctx context.Context, w *Worker) error) error {
+	errs := make([][]error, len(g.packs))
+	var wg sync.WaitGroup
+	for i, p := range g.packs {
+		wg.Go(func() { errs[i] = p.Run(ctx, fn) })
+	}
+	wg.Wait()
+	var first error
+	for i, pe := range errs {
+		for j, err := range pe {
+			if err == nil {
+				continue
+			}
+			err = fmt.Errorf("rank %d: %w", g.packs[i].first+j, err)
+			if !errors.Is(err, ErrAborted) && !errors.Is(err, ErrClosed) {
+				return err
+			}
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// Close closes every pack and releases what the transport keeps for the flare.
+func (g *Group) Close() error {
+	var errs []error
+	for _, p := range g.packs {
+		errs = append(errs, p.Close())
+	}
+	errs = append(errs, g.cfg.Transport.EndFlare(context.Background(), g.cfg.Flare))
+	return errors.Join(errs...)
+}
