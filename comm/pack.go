@@ -79,9 +79,11 @@ func (c *Config) validate() error {
 	if c.ChunkSize == 0 {
 		c.ChunkSize = DefaultChunkSize
 	}
-	if max := c.Transport.MaxFrame() - headerSize; c.ChunkSize > max {
-		c.ChunkSize = max
+	limit := c.Transport.MaxFrame() - headerSize
+	if limit < 1 {
+		return fmt.Errorf("%w: the %s transport carries no payload (not connected?)", ErrBadArgument, c.Transport.Name())
 	}
+	c.ChunkSize = min(c.ChunkSize, limit)
 	if c.Window == 0 {
 		c.Window = DefaultWindow
 	}

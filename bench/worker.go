@@ -1,0 +1,202 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/burstgo/burst/comm"
+)
+
+// pattern is rank r's payload: n bytes that differ from every other rank's, so data
+// delivered to the wrong place fails the check.
+func pattern(n, r int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i) ^ byte(i>>8) ^ byte(r*37+11)
+	}
+	return b
+}
+
+// expectation holds what every rank's received data must hash to.
+type expectation struct {
+	crc []uint32 // crc[r] = crc32 of pattern(PayloadSize, r)
+}
+
+func newExpectation(o Options) *expectation {
+	e := &expectation{crc: make([]uint32, o.BurstSize)}
+	if o.Benchmark == "barrier" || o.Benchmark == "reduce" || o.Benchmark == "allreduce" || o.Benchmark == "all-to-all" {
+		return e
+	}
+	for r := range e.crc {
+		e.crc[r] = crc32.ChecksumIEEE(pattern(o.PayloadSize, r))
+	}
+	return e
+}
+
+func (e *expectation) check(what string, got []byte, size, r int) error {
+	if len(got) != size {
+		return fmt.Errorf("%s: %d bytes from rank %d, want %d", what, len(got), r, size)
+	}
+	if crc32.ChecksumIEEE(got) != e.crc[r] {
+		return fmt.Errorf("%s: data from rank %d has the wrong checksum", what, r)
+	}
+	return nil
+}
+
+// alltoallPart is what rank s sends rank d in all-to-all: the payload split in N parts.
+func alltoallPart(o Options, s, d int) []byte {
+	return pattern(o.PayloadSize/o.BurstSize, s*o.BurstSize+d)
+}
+
+// runWorker times the benchmark on one worker over the warm-up and the repeats, each
+// started together by a barrier, and checks every result after its clock stops.
+func runWorker(ctx context.Context, o Options, e *expectation, w *comm.Worker) ([]Sample, error) {
+	r, n := w.Rank(), w.Size()
+	mine := pattern(o.PayloadSize, r)
+	var parts [][]byte
+	switch o.Benchmark {
+	case "scatter":
+		if r == 0 {
+			for d := range n {
+				parts = append(parts, pattern(o.PayloadSize, d))
+			}
+		}
+	case "all-to-all":
+		for d := range n {
+			parts = append(parts, alltoallPart(o, r, d))
+		}
+	}
+	var floats []float64
+	if o.Benchmark == "reduce" || o.Benchmark == "allreduce" {
+		floats = make([]float64, o.PayloadSize/8)
+		for i := range floats {
+			floats[i] = float64(r + 1)
+		}
+	}
+	want := float64(n*(n+1)) / 2 // the sum of r+1 over all ranks
+
+	var samples []Sample
+	for rep := -o.Warmup; rep < o.Repeat; rep++ {
+		if err := w.Barrier(ctx); err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		var moved int
+		var check func() error
+		switch o.Benchmark {
+		case "pair":
+			half := n / 2
+			if r < half {
+				if err := w.Send(ctx, r+half, mine); err != nil {
+					return nil, err
+				}
+				moved = len(mine)
+				break
+			}
+			got, err := w.Recv(ctx, r-half)
+			if err != nil {
+				return nil, err
+			}
+			moved = len(got)
+			check = func() error { return e.check("pair", got, o.PayloadSize, r-half) }
+		case "broadcast":
+			got, err := w.Broadcast(ctx, 0, mine)
+			if err != nil {
+				return nil, err
+			}
+			moved = len(got)
+			check = func() error { return e.check("broadcast", got, o.PayloadSize, 0) }
+		case "scatter":
+			got, err := w.Scatter(ctx, 0, parts)
+			if err != nil {
+				return nil, err
+			}
+			moved = len(got)
+			check = func() error { return e.check("scatter", got, o.PayloadSize, r) }
+		case "gather":
+			got, err := w.Gather(ctx, 0, mine)
+			if err != nil {
+				return nil, err
+			}
+			moved = len(mine)
+			if r == 0 {
+				moved = n * o.PayloadSize
+				check = func() error { return checkAll(e, "gather", got, o.PayloadSize) }
+			}
+		case "allgather":
+			got, err := w.AllGather(ctx, mine)
+			if err != nil {
+				return nil, err
+			}
+			moved = n * o.PayloadSize
+			check = func() error { return checkAll(e, "allgather", got, o.PayloadSize) }
+		case "all-to-all":
+			got, err := w.AllToAll(ctx, parts)
+			if err != nil {
+				return nil, err
+			}
+			moved = o.PayloadSize / n * n
+			check = func() error {
+				for s, p := range got {
+					if !bytes.Equal(p, alltoallPart(o, s, r)) {
+						return fmt.Errorf("all-to-all: wrong part from rank %d", s)
+					}
+				}
+				return nil
+			}
+		case "reduce", "allreduce":
+			var got []float64
+			var err error
+			if o.Benchmark == "reduce" {
+				got, err = comm.ReduceSlice(ctx, w, 0, floats, comm.Sum[float64])
+			} else {
+				got, err = comm.AllReduceSlice(ctx, w, floats, comm.Sum[float64])
+			}
+			if err != nil {
+				return nil, err
+			}
+			moved = o.PayloadSize
+			if got != nil {
+				check = func() error { return checkSum(o.Benchmark, got, len(floats), want) }
+			}
+		case "barrier":
+			if err := w.Barrier(ctx); err != nil {
+				return nil, err
+			}
+		}
+		end := time.Now()
+		if check != nil {
+			if err := check(); err != nil {
+				return nil, err
+			}
+		}
+		if rep >= 0 {
+			samples = append(samples, newSample(o, w, rep, moved, start, end))
+		}
+	}
+	return samples, nil
+}
+
+func checkAll(e *expectation, what string, got [][]byte, size int) error {
+	for s, p := range got {
+		if err := e.check(what, p, size, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkSum(what string, got []float64, n int, want float64) error {
+	if len(got) != n {
+		return fmt.Errorf("%s: %d values, want %d", what, len(got), n)
+	}
+	for i, v := range got {
+		if v != want {
+			return fmt.Errorf("%s: element %d = %v, want %v", what, i, v, want)
+		}
+	}
+	return nil
+}
