@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/burstgo/burst/cluster"
 	"net"
 	"os"
 	"slices"
@@ -124,6 +125,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	var mem comm.Transport
+	var conns []*nats.Conn
+	defer func() { closeAll(conns, srv) }()
 	packs := make([]*comm.Pack, 0, len(groups))
 	defer func() {
 		for _, p := range packs {
@@ -132,9 +135,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}()
 	var lastTransport comm.Transport
 	for _, gid := range groups {
-		tr, err := transport(o, srv, &mem)
+		tr, nc, err := transport(o, srv, &mem)
 		if err != nil {
 			return nil, err
+		}
+		if nc != nil {
+			conns = append(conns, nc)
 		}
 		lastTransport = tr
 		p, err := comm.NewPack(ctx, comm.Config{
@@ -183,28 +189,44 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 // transport makes one group's transport, each on its own connection as if in its own
 // process; memory transports are shared, since that backend is one process.
-func transport(o Options, srv *server.Server, mem *comm.Transport) (comm.Transport, error) {
+func transport(o Options, srv *server.Server, mem *comm.Transport) (comm.Transport, *nats.Conn, error) {
 	if o.Backend == "memory" {
 		if *mem == nil {
 			*mem = comm.NewMemoryTransport()
 		}
-		return *mem, nil
+		return *mem, nil, nil
 	}
 	nc, err := connect(o.Server, srv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.Backend == "jetstream" {
-		return comm.NewJetStreamTransport(nc, comm.JetStreamOptions{})
+		tr, err := comm.NewJetStreamTransport(nc, comm.JetStreamOptions{})
+		return tr, nc, err
 	}
-	return comm.NewNATSTransport(nc), nil
+	return comm.NewNATSTransport(nc), nc, nil
 }
 
-// connect connects in process to an embedded server, else over TCP. The connection
-// lives as long as the process: a benchmark run is one process.
+// closeAll flushes and closes this process's connections; an embedded server then
+// stays up until the peer processes have left it (or 10 s), since they may still be
+// reading the last messages.
+func closeAll(conns []*nats.Conn, srv *server.Server) {
+	for _, nc := range conns {
+		nc.FlushTimeout(5 * time.Second)
+		nc.Close()
+	}
+	if srv == nil {
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); srv.NumClients() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// connect connects in process to an embedded server, else over TCP.
 func connect(url string, srv *server.Server) (*nats.Conn, error) {
 	if srv != nil {
-		return comm.ConnectInProcess(srv)
+		return cluster.ConnectInProcess(srv)
 	}
 	nc, err := nats.Connect(url, nats.Name("burst bench"))
 	if err != nil {
@@ -224,5 +246,5 @@ func embed(addr, dir string) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--server %q: port %q is not a number", addr, p)
 	}
-	return comm.RunServer(comm.ServerOptions{Host: host, Port: port, StoreDir: dir})
+	return cluster.RunServer(cluster.ServerOptions{Host: host, Port: port, StoreDir: dir})
 }

@@ -131,7 +131,7 @@ func (w *Worker) Scatter(ctx context.Context, root int, parts [][]byte) ([]byte,
 		for q := range p.packs {
 			if q != rootPack {
 				first, end := p.ranksOf(q)
-				if err := w.send(ctx, kindColl, tagRemote, seq, p.leader(q), message{data: encodeBundle(parts[first:end])}); err != nil {
+				if err := w.send(ctx, kindColl, tagRemote, seq, p.leader(q), message{parts: parts[first:end]}); err != nil {
 					return nil, err
 				}
 			}
@@ -231,7 +231,7 @@ func (w *Worker) Gather(ctx context.Context, root int, data []byte) ([][]byte, e
 		return nil, err
 	}
 	if p.index != rootPack {
-		return nil, w.send(ctx, kindColl, tagRemote, seq, root, message{data: encodeBundle(datas(local))})
+		return nil, w.send(ctx, kindColl, tagRemote, seq, root, message{parts: datas(local)})
 	}
 	out := make([][]byte, p.cfg.Size)
 	copy(out[p.first:], datas(local))
@@ -264,10 +264,10 @@ func (w *Worker) AllGather(ctx context.Context, data []byte) ([][]byte, error) {
 	all := make([][]byte, p.cfg.Size)
 	copy(all[p.first:], datas(local))
 	if p.packs > 1 {
-		bundle := encodeBundle(datas(local))
+		bundle := datas(local)
 		for q := range p.packs {
 			if q != p.index {
-				if err := w.send(ctx, kindColl, tagRemote, seq, p.leader(q), message{data: bundle}); err != nil {
+				if err := w.send(ctx, kindColl, tagRemote, seq, p.leader(q), message{parts: bundle}); err != nil {
 					return nil, err
 				}
 			}
@@ -361,7 +361,7 @@ func (w *Worker) allToAllRemote(ctx context.Context, seq uint64, parts, out [][]
 		for s := range size {
 			bundle = append(bundle, mine[s][first:end]...)
 		}
-		if err := w.send(ctx, kindColl, tagRemote, seq, p.leader(q), message{data: encodeBundle(bundle)}); err != nil {
+		if err := w.send(ctx, kindColl, tagRemote, seq, p.leader(q), message{parts: bundle}); err != nil {
 			return err
 		}
 	}

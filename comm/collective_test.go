@@ -53,7 +53,7 @@ const (
 	opReduce
 )
 
-func vector(r int) []int64 {
+func contribution(r int) []int64 {
 	return []int64{int64(r), int64(r * r), int64(-r), int64(1000 - 3*r), int64(r % 5)}
 }
 
@@ -65,7 +65,7 @@ func newReference(n int) *reference {
 	for r := range n {
 		ref.all = append(ref.all, payload(r, opGather))
 		ref.concatAll = concat(ref.concatAll, payload(r, opReduce))
-		v := vector(r)
+		v := contribution(r)
 		if r == 0 {
 			mn, mx = slices.Clone(v), slices.Clone(v)
 		}
@@ -180,7 +180,7 @@ func (ref *reference) check(ctx context.Context, w *Worker) error {
 		op   func(a, b int64) int64
 		want []int64
 	}{{"sum", Sum[int64], ref.sum}, {"min", Min[int64], ref.mn}, {"max", Max[int64], ref.mx}} {
-		got, err := AllReduceSlice(ctx, w, vector(r), c.op)
+		got, err := AllReduceSlice(ctx, w, contribution(r), c.op)
 		if err != nil {
 			return err
 		}
@@ -188,7 +188,7 @@ func (ref *reference) check(ctx context.Context, w *Worker) error {
 			return fmt.Errorf("allreduce %s: got %v, want %v", c.name, got, c.want)
 		}
 		root := n - 1
-		got, err = ReduceSlice(ctx, w, root, vector(r), c.op)
+		got, err = ReduceSlice(ctx, w, root, contribution(r), c.op)
 		if err != nil {
 			return err
 		}
@@ -197,7 +197,7 @@ func (ref *reference) check(ctx context.Context, w *Worker) error {
 		}
 	}
 	fv := make([]float64, 5)
-	for i, x := range vector(r) {
+	for i, x := range contribution(r) {
 		fv[i] = float64(x)
 	}
 	fsum, err := AllReduceSlice(ctx, w, fv, Sum[float64])
@@ -302,7 +302,7 @@ func TestSameResultEveryGranularity(t *testing.T) {
 				return err
 			}
 			b.Write(red)
-			sum, err := AllReduceSlice(ctx, w, vector(w.Rank()), Sum[int64])
+			sum, err := AllReduceSlice(ctx, w, contribution(w.Rank()), Sum[int64])
 			if err != nil {
 				return err
 			}

@@ -48,7 +48,7 @@
 // NewJetStreamTransport (durable: a work-queue stream per flare, acknowledged consumers,
 // deduplication by message id, the stream deleted by EndFlare when the flare ends).
 // Subjects are burst.<flare>.<pack> for a pack's frames and burst.<flare>.abort for
-// aborts. RunServer starts an embedded NATS server.
+// aborts. Package cluster starts an embedded NATS server.
 //
 // Two mechanisms make core NATS, which drops what nobody listens to, safe to use: a pack
 // says hello to another before its first frame to it and waits for the answer (so packs

@@ -3,6 +3,7 @@ package comm
 import (
 	"context"
 	"fmt"
+	"github.com/burstgo/burst/cluster"
 	"os"
 	"sync"
 	"testing"
@@ -45,7 +46,7 @@ func natsServer(t testing.TB) *server.Server {
 		if testServerErr != nil {
 			return
 		}
-		testServer, testServerErr = RunServer(ServerOptions{Port: -1, StoreDir: testServerDir})
+		testServer, testServerErr = cluster.RunServer(cluster.ServerOptions{Port: -1, StoreDir: testServerDir})
 	})
 	if testServerErr != nil {
 		t.Fatal(testServerErr)
@@ -56,7 +57,7 @@ func natsServer(t testing.TB) *server.Server {
 // connect opens an in-process connection to the test server, closed with the test.
 func connect(t testing.TB) *nats.Conn {
 	t.Helper()
-	nc, err := ConnectInProcess(natsServer(t))
+	nc, err := cluster.ConnectInProcess(natsServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}

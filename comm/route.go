@@ -34,31 +34,38 @@ type partial struct {
 	left uint32
 }
 
-// sendRemote sends data to rank dst of another pack, in chunks.
-func (w *Worker) sendRemote(ctx context.Context, k kind, tag uint16, seq uint64, dst int, data []byte) error {
+// sendRemote sends a message, data or a bundle of parts, to rank dst of another pack,
+// in chunks.
+func (w *Worker) sendRemote(ctx context.Context, k kind, tag uint16, seq uint64, dst int, m message) error {
+	v := vector{m.data}
+	if m.parts != nil {
+		v = bundleVector(m.parts)
+	}
+	total := v.size()
+	r := reader{v: v}
 	p := w.p
 	to := dst / p.cfg.Granularity
 	if err := p.waitReady(ctx, to); err != nil {
 		return err
 	}
 	chunk := p.cfg.ChunkSize
-	chunks := max(1, (len(data)+chunk-1)/chunk)
+	chunks := max(1, (total+chunk-1)/chunk)
 	h := header{
 		kind: k, tag: tag, flare: p.hash, src: uint32(w.rank), dst: uint32(dst), seq: seq,
-		chunks: uint32(chunks), total: uint64(len(data)), window: uint16(p.cfg.Window),
+		chunks: uint32(chunks), total: uint64(total), window: uint16(p.cfg.Window),
 	}
 	bp := p.pool.Get().(*[]byte)
 	defer p.pool.Put(bp)
 	for i := range chunks {
 		lo := i * chunk
-		hi := min(lo+chunk, len(data))
+		hi := min(lo+chunk, total)
 		if err := p.acquire(ctx, to); err != nil {
 			return err
 		}
 		h.chunk, h.offset = uint32(i), uint64(lo)
 		frame := (*bp)[:headerSize+hi-lo]
 		h.put(frame)
-		copy(frame[headerSize:], data[lo:hi])
+		r.read(frame[headerSize:])
 		if err := p.link.Send(ctx, to, frame); err != nil {
 			return err
 		}

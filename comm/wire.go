@@ -160,15 +160,60 @@ func bundleSize(parts [][]byte) int {
 
 func pad8(n int) int { return (n + 7) &^ 7 }
 
-func encodeBundle(parts [][]byte) []byte {
-	b := make([]byte, bundleSize(parts))
-	binary.LittleEndian.PutUint64(b, uint64(len(parts)))
-	off := 8 + 8*len(parts)
-	for i, p := range parts {
-		binary.LittleEndian.PutUint64(b[8+8*i:], uint64(len(p)))
-		copy(b[off:], p)
-		off += pad8(len(p))
+// zeros pads bundle parts.
+var zeros [8]byte
+
+// A vector is a message made of pieces, sent as if they were one slice: a bundle goes
+// out without first being copied into one buffer.
+type vector [][]byte
+
+func (v vector) size() int {
+	n := 0
+	for _, b := range v {
+		n += len(b)
 	}
+	return n
+}
+
+// bundleVector lays parts out as a bundle, without copying them.
+func bundleVector(parts [][]byte) vector {
+	head := make([]byte, 8+8*len(parts))
+	binary.LittleEndian.PutUint64(head, uint64(len(parts)))
+	v := make(vector, 1, 1+2*len(parts))
+	v[0] = head
+	for i, p := range parts {
+		binary.LittleEndian.PutUint64(head[8+8*i:], uint64(len(p)))
+		if len(p) > 0 {
+			v = append(v, p)
+		}
+		if pad := pad8(len(p)) - len(p); pad > 0 {
+			v = append(v, zeros[:pad])
+		}
+	}
+	return v
+}
+
+// reader copies a vector's bytes out in order.
+type reader struct {
+	v   vector
+	off int // in v[0]
+}
+
+// read fills dst with the next len(dst) bytes.
+func (r *reader) read(dst []byte) {
+	for len(dst) > 0 {
+		n := copy(dst, r.v[0][r.off:])
+		dst = dst[n:]
+		if r.off += n; r.off == len(r.v[0]) {
+			r.v, r.off = r.v[1:], 0
+		}
+	}
+}
+
+func encodeBundle(parts [][]byte) []byte {
+	v := bundleVector(parts)
+	b := make([]byte, v.size())
+	(&reader{v: v}).read(b)
 	return b
 }
 

@@ -132,14 +132,14 @@ func (w *Worker) Recv(ctx context.Context, from int) ([]byte, error) {
 // local reports whether rank r is in the worker's pack.
 func (w *Worker) local(r int) bool { return r >= w.p.first && r < w.p.end }
 
-// send hands m to rank dst: in memory inside the pack, else over the transport (then m
-// must carry data only).
+// send hands m to rank dst: in memory inside the pack, else over the transport, where
+// parts travel as one bundle.
 func (w *Worker) send(ctx context.Context, k kind, tag uint16, seq uint64, dst int, m message) error {
 	if err := w.p.Err(); err != nil {
 		return err
 	}
 	if !w.local(dst) {
-		return w.sendRemote(ctx, k, tag, seq, dst, m.data)
+		return w.sendRemote(ctx, k, tag, seq, dst, m)
 	}
 	n := int64(len(m.data))
 	for _, part := range m.parts {

@@ -1,4 +1,4 @@
-package comm
+package cluster
 
 import (
 	"fmt"
@@ -61,14 +61,14 @@ func RunServer(o ServerOptions) (*server.Server, error) {
 		for _, r := range o.Routes {
 			u, err := url.Parse(r)
 			if err != nil {
-				return nil, fmt.Errorf("comm: route %q: %w", r, err)
+				return nil, fmt.Errorf("cluster: route %q: %w", r, err)
 			}
 			opts.Routes = append(opts.Routes, u)
 		}
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("comm: nats server: %w", err)
+		return nil, fmt.Errorf("cluster: nats server: %w", err)
 	}
 	if o.Debug {
 		s.ConfigureLogger()
@@ -76,7 +76,7 @@ func RunServer(o ServerOptions) (*server.Server, error) {
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
-		return nil, fmt.Errorf("comm: nats server on %s:%d not ready after 10s", opts.Host, opts.Port)
+		return nil, fmt.Errorf("cluster: nats server on %s:%d not ready after 10s", opts.Host, opts.Port)
 	}
 	return s, nil
 }

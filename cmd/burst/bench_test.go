@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/burstgo/burst/gateway"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// benchPair runs the original's two-terminal pair workflow: two `burst bench`
+// processes, one per group, that find each other through the NATS server at url.
+func benchPair(t *testing.T, url string, embedFirst bool) [2]string {
+	t.Helper()
+	var outs [2]bytes.Buffer
+	var codes [2]int
+	var wg sync.WaitGroup
+	for g := range 2 {
+		args := []string{"bench", "--benchmark", "pair", "--burst-size", "2", "--group-id", strconv.Itoa(g),
+			"--server", url, "--payload-size", "65536", "--repeat", "3", "--timeout", "30s", "--burst-id", "pairtest"}
+		if g == 0 && embedFirst {
+			args = append(args, "--embed")
+		}
+		args = append(args, "nats")
+		wg.Go(func() {
+			var errOut bytes.Buffer
+			codes[g] = run(context.Background(), args, nil, &outs[g], &errOut)
+			if codes[g] != 0 {
+				t.Errorf("group %d: exit %d: %s", g, codes[g], errOut.String())
+			}
+		})
+		if g == 0 && embedFirst {
+			time.Sleep(500 * time.Millisecond) // the second terminal starts once the server is up
+		}
+	}
+	wg.Wait()
+	return [2]string{outs[0].String(), outs[1].String()}
+}
+
+func checkPairOutput(t *testing.T, outs [2]string) {
+	t.Helper()
+	for g, out := range outs {
+		if !strings.Contains(out, "worker "+strconv.Itoa(g)+" (group "+strconv.Itoa(g)+"): 65536 bytes") ||
+			!strings.Contains(out, "MiB/s") || !strings.Contains(out, "latency p50") {
+			t.Errorf("group %d printed:\n%s", g, out)
+		}
+	}
+}
+
+func TestBenchPairEmbedded(t *testing.T) {
+	checkPairOutput(t, benchPair(t, "nats://127.0.0.1:"+strconv.Itoa(freePort(t)), true))
+}
+
+func TestBenchPairAgainstServe(t *testing.T) {
+	port := freePort(t)
+	cfg, err := loadConfig([]string{"BURST_HTTP_ADDR=127.0.0.1:0", "BURST_NATS_PORT=" + strconv.Itoa(port), "BURST_DATA_DIR=" + t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- runServe(ctx, cfg, io.Discard, func(*gateway.Gateway) { close(ready) }) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	checkPairOutput(t, benchPair(t, "nats://127.0.0.1:"+strconv.Itoa(port), false))
+}
+
+func TestBenchErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "nats", "extra"}, "accepts 1 arg"},
+		{[]string{"bench", "--benchmark", "sort", "nats"}, "--benchmark"},
+		{[]string{"bench", "redis"}, "backend"},
+		{[]string{"bench", "--server", "nats://127.0.0.1:1", "--timeout", "2s", "nats"}, "connect to nats://127.0.0.1:1"},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), tt.args, nil, &out, &errOut)
+		if code == 0 || !strings.Contains(errOut.String(), tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want an error naming %q", tt.args, code, errOut.String(), tt.want)
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/spf13/pflag"
+)
+
+// config is every setting of the binary. The environment (prefix BURST_) gives the
+// defaults of the flags, so a flag overrides its variable.
+type config struct {
+	HTTPAddr  string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	DataDir   string `env:"DATA_DIR" envDefault:"./burst-data"`
+	NATSHost  string `env:"NATS_HOST" envDefault:"127.0.0.1"`
+	NATSPort  int    `env:"NATS_PORT" envDefault:"4222"`
+	NATSURL   string `env:"NATS_URL"`
+	Slots     int    `env:"INVOKER_SLOTS" envDefault:"16384"`
+	InvokerID string `env:"INVOKER_ID"`
+	// Clustering of the embedded NATS server, for several hosts.
+	ClusterName string   `env:"NATS_CLUSTER_NAME" envDefault:"burst"`
+	ClusterPort int      `env:"NATS_CLUSTER_PORT"`
+	Routes      []string `env:"NATS_ROUTES" envSeparator:","`
+	LogLevel    string   `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat   string   `env:"LOG_FORMAT" envDefault:"text"`
+	// ShutdownTimeout bounds a graceful shutdown.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	// FlareTimeout is a flare's timeout when its request gives none.
+	FlareTimeout time.Duration `env:"FLARE_TIMEOUT" envDefault:"5m"`
+}
+
+// loadConfig reads the environment; environ is os.Environ's form.
+func loadConfig(environ []string) (config, error) {
+	var c config
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	err := env.ParseWithOptions(&c, env.Options{Prefix: "BURST_", Environment: vars})
+	var agg env.AggregateError
+	if errors.As(err, &agg) {
+		// Name the variable, not the Go field.
+		msgs := make([]string, 0, len(agg.Errors))
+		for _, e := range agg.Errors {
+			var pe env.ParseError
+			if errors.As(e, &pe) {
+				if f, ok := reflect.TypeFor[config]().FieldByName(pe.Name); ok {
+					name := "BURST_" + strings.Split(f.Tag.Get("env"), ",")[0]
+					msgs = append(msgs, fmt.Sprintf("%s=%q is not a valid %s", name, vars[name], pe.Type))
+					continue
+				}
+			}
+			msgs = append(msgs, e.Error())
+		}
+		return c, fmt.Errorf("environment: %s", strings.Join(msgs, "; "))
+	}
+	if err != nil {
+		return c, fmt.Errorf("environment: %w", err)
+	}
+	return c, nil
+}
+
+// Flags of the settings, each bound to its field of c; a command adds those it uses.
+func (c *config) httpFlag(fs *pflag.FlagSet) {
+	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "HTTP listen address (BURST_HTTP_ADDR)")
+}
+
+func (c *config) dataFlag(fs *pflag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory: JetStream store, plugin cache (BURST_DATA_DIR)")
+}
+
+func (c *config) natsFlags(fs *pflag.FlagSet, embedded bool) {
+	fs.StringVar(&c.NATSURL, "nats", c.NATSURL, "URL of the NATS cluster to join, instead of embedding a server (BURST_NATS_URL)")
+	if !embedded {
+		return
+	}
+	fs.IntVar(&c.NATSPort, "nats-port", c.NATSPort, "client port of the embedded NATS server; -1 picks a free one (BURST_NATS_PORT)")
+	fs.StringVar(&c.NATSHost, "nats-host", c.NATSHost, "client host of the embedded NATS server (BURST_NATS_HOST)")
+	fs.IntVar(&c.ClusterPort, "nats-cluster-port", c.ClusterPort, "route port of the embedded NATS server, to cluster it; 0 for none (BURST_NATS_CLUSTER_PORT)")
+	fs.StringVar(&c.ClusterName, "nats-cluster-name", c.ClusterName, "NATS cluster name (BURST_NATS_CLUSTER_NAME)")
+	fs.StringSliceVar(&c.Routes, "nats-routes", c.Routes, "routes to other NATS servers, nats://host:port (BURST_NATS_ROUTES)")
+}
+
+func (c *config) invokerFlags(fs *pflag.FlagSet) {
+	fs.IntVar(&c.Slots, "slots", c.Slots, "worker slots of the invoker (BURST_INVOKER_SLOTS)")
+	fs.StringVar(&c.InvokerID, "invoker-id", c.InvokerID, "name of the invoker in the cluster; empty picks one (BURST_INVOKER_ID)")
+}
+
+func (c *config) gatewayFlags(fs *pflag.FlagSet) {
+	fs.DurationVar(&c.FlareTimeout, "flare-timeout", c.FlareTimeout, "timeout of a flare whose request gives none (BURST_FLARE_TIMEOUT)")
+}
+
+func (c *config) commonFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (BURST_LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (BURST_LOG_FORMAT)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "bound of a graceful shutdown (BURST_SHUTDOWN_TIMEOUT)")
+}
+
+// check refuses settings that cannot work, before anything starts.
+func (c *config) check() error {
+	switch {
+	case c.Slots <= 0:
+		return fmt.Errorf("slots %d: want at least 1", c.Slots)
+	case c.NATSPort < -1 || c.NATSPort > 65535:
+		return fmt.Errorf("nats port %d: want -1 (any) or 0 to 65535", c.NATSPort)
+	case c.DataDir == "":
+		return errors.New("no data directory")
+	case c.ShutdownTimeout <= 0:
+		return fmt.Errorf("shutdown timeout %s: want more than 0", c.ShutdownTimeout)
+	case c.FlareTimeout <= 0:
+		return fmt.Errorf("flare timeout %s: want more than 0", c.FlareTimeout)
+	}
+	return nil
+}
+
+// logger builds the process's logger.
+func (c *config) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		environ []string
+		check   func(c config) bool
+	}{
+		{"defaults", nil, func(c config) bool {
+			return c.HTTPAddr == "127.0.0.1:8080" && c.DataDir == "./burst-data" && c.NATSPort == 4222 &&
+				c.NATSURL == "" && c.Slots == 16384 && c.ShutdownTimeout == 30*time.Second && c.FlareTimeout == 5*time.Minute
+		}},
+		{"environment", []string{"BURST_HTTP_ADDR=:9000", "BURST_DATA_DIR=/d", "BURST_NATS_PORT=-1",
+			"BURST_NATS_URL=nats://h:4222", "BURST_INVOKER_SLOTS=12", "BURST_NATS_ROUTES=nats://a:1,nats://b:2", "HTTP_ADDR=:1"},
+			func(c config) bool {
+				return c.HTTPAddr == ":9000" && c.DataDir == "/d" && c.NATSPort == -1 && c.NATSURL == "nats://h:4222" &&
+					c.Slots == 12 && len(c.Routes) == 2
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(tt.environ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(c) {
+				t.Errorf("config %+v", c)
+			}
+		})
+	}
+	if _, err := loadConfig([]string{"BURST_INVOKER_SLOTS=many"}); err == nil || !strings.Contains(err.Error(), "BURST_INVOKER_SLOTS") {
+		t.Errorf("bad slots: %v", err)
+	}
+}
+
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	cfg, err := loadConfig([]string{"BURST_HTTP_ADDR=:9000", "BURST_INVOKER_SLOTS=12", "BURST_DATA_DIR=/env"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := newRootCmd(&cfg)
+	serve, _, err := root.Find([]string{"serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := serve.ParseFlags([]string{"--http", ":7000", "--slots", "5", "--nats-port", "-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTPAddr != ":7000" || cfg.Slots != 5 || cfg.NATSPort != -1 || cfg.DataDir != "/env" {
+		t.Errorf("after flags: %+v", cfg)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	good, _ := loadConfig(nil)
+	tests := []struct {
+		name string
+		edit func(c *config)
+	}{
+		{"no slots", func(c *config) { c.Slots = 0 }},
+		{"bad port", func(c *config) { c.NATSPort = 70000 }},
+		{"no data dir", func(c *config) { c.DataDir = "" }},
+		{"no flare timeout", func(c *config) { c.FlareTimeout = 0 }},
+	}
+	if err := good.check(); err != nil {
+		t.Fatalf("defaults refused: %v", err)
+	}
+	for _, tt := range tests {
+		c := good
+		tt.edit(&c)
+		if err := c.check(); err == nil {
+			t.Errorf("%s: accepted", tt.name)
+		}
+	}
+	for _, bad := range []config{{LogLevel: "loud", LogFormat: "text"}, {LogLevel: "info", LogFormat: "xml"}} {
+		if _, err := bad.logger(io.Discard); err == nil {
+			t.Errorf("logger %+v accepted", bad)
+		}
+	}
+}

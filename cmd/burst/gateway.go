@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func newGatewayCmd(cfg *config) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "gateway",
+		Short: "Run the HTTP gateway alone, for invokers on other hosts",
+		Long: `Gateway runs the HTTP gateway without an invoker. It embeds a NATS server with
+JetStream in the data directory (cluster it with --nats-cluster-port and --nats-routes),
+or joins an existing NATS cluster with JetStream given by --nats.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runGateway(cmd.Context(), *cfg, os.Stderr)
+		},
+	}
+	fs := cmd.Flags()
+	cfg.httpFlag(fs)
+	cfg.dataFlag(fs)
+	cfg.natsFlags(fs, true)
+	cfg.gatewayFlags(fs)
+	cfg.commonFlags(fs)
+	return cmd
+}
+
+func runGateway(ctx context.Context, cfg config, logOut io.Writer) error {
+	return runNode(ctx, cfg, logOut, func(ctx context.Context, n *node) (func(context.Context) error, error) {
+		gw, err := n.startGateway(ctx)
+		if err != nil {
+			return nil, err
+		}
+		n.log.Info("gateway is serving", "http", gw.URL())
+		return gw.Shutdown, nil
+	})
+}

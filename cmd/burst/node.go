@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"github.com/burstgo/burst/cluster"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/burstgo/burst/gateway"
+	"github.com/burstgo/burst/invoker"
+)
+
+// node is this process's way into NATS: an embedded server, with JetStream in the data
+// directory, or a connection to an existing cluster (--nats).
+type node struct {
+	cfg   config
+	log   *slog.Logger
+	srv   *server.Server
+	conns []*nats.Conn
+}
+
+// runNode starts a node and, on it, what start starts; it waits for ctx to end and then
+// calls the shutdown that start returned, bounded by the shutdown timeout.
+func runNode(ctx context.Context, cfg config, logOut io.Writer, start func(context.Context, *node) (shutdown func(context.Context) error, err error)) error {
+	if err := cfg.check(); err != nil {
+		return err
+	}
+	log, err := cfg.logger(logOut)
+	if err != nil {
+		return err
+	}
+	n, err := startNode(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	shutdown, err := start(ctx, n)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	return shutdown(sctx)
+}
+
+func startNode(cfg config, log *slog.Logger) (*node, error) {
+	n := &node{cfg: cfg, log: log}
+	if cfg.NATSURL != "" {
+		log.Info("joining NATS", "url", cfg.NATSURL)
+		return n, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	srv, err := cluster.RunServer(cluster.ServerOptions{
+		Host:        cfg.NATSHost,
+		Port:        cfg.NATSPort,
+		StoreDir:    filepath.Join(cfg.DataDir, "nats"),
+		ClusterName: cfg.ClusterName,
+		ClusterHost: cfg.NATSHost,
+		ClusterPort: cfg.ClusterPort,
+		Routes:      cfg.Routes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.srv = srv
+	log.Info("NATS server started", "url", srv.ClientURL(), "store", filepath.Join(cfg.DataDir, "nats"))
+	return n, nil
+}
+
+// connect opens a connection; one per component, so that the gateway's events and the
+// invoker's traffic do not queue behind each other.
+func (n *node) connect(name string) (*nats.Conn, error) {
+	var nc *nats.Conn
+	var err error
+	if n.srv != nil {
+		nc, err = cluster.ConnectInProcess(n.srv, nats.Name(name))
+	} else {
+		nc, err = nats.Connect(n.cfg.NATSURL, nats.Name(name), nats.MaxReconnects(-1))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	n.conns = append(n.conns, nc)
+	return nc, nil
+}
+
+// close closes the connections and then the embedded server, which syncs JetStream's
+// store to disk.
+func (n *node) close() {
+	for _, nc := range n.conns {
+		// The components unsubscribed already: send what is buffered, then close.
+		nc.FlushTimeout(5 * time.Second)
+		nc.Close()
+	}
+	if n.srv != nil {
+		n.srv.Shutdown()
+		n.srv.WaitForShutdown()
+	}
+}
+
+func (n *node) startGateway(ctx context.Context) (*gateway.Gateway, error) {
+	nc, err := n.connect("burst-gateway")
+	if err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(n.cfg.DataDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	gw, err := gateway.New(gateway.Options{
+		Addr:           n.cfg.HTTPAddr,
+		Conn:           nc,
+		TempDir:        tmp,
+		Logger:         n.log.With("component", "gateway"),
+		DefaultTimeout: n.cfg.FlareTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := gw.Start(ctx); err != nil {
+		return nil, err
+	}
+	return gw, nil
+}
+
+func (n *node) startInvoker(ctx context.Context) (*invoker.Invoker, error) {
+	nc, err := n.connect("burst-invoker")
+	if err != nil {
+		return nil, err
+	}
+	inv, err := invoker.New(invoker.Options{
+		ID:       n.cfg.InvokerID,
+		Conn:     nc,
+		Slots:    n.cfg.Slots,
+		CacheDir: filepath.Join(n.cfg.DataDir, "plugins"),
+		Logger:   n.log.With("component", "invoker"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := inv.Start(ctx); err != nil {
+		return nil, err
+	}
+	return inv, nil
+}

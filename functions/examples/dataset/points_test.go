@@ -1,0 +1,147 @@
+package dataset
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestPointsGenerateParts(t *testing.T) {
+	p := Points{N: 1001, Dims: 3, Clusters: 4, Seed: 11}
+	all := p.Generate(0, p.N)
+	if len(all) != 1001*3 {
+		t.Fatalf("got %d numbers, want %d", len(all), 1001*3)
+	}
+	for _, parts := range []int{1, 4, 7} {
+		var joined []float64
+		for part := range parts {
+			lo, hi := Split(p.N, parts, part)
+			joined = append(joined, p.Generate(lo, hi)...)
+		}
+		if !slices.Equal(joined, all) {
+			t.Errorf("%d parts do not make the whole dataset", parts)
+		}
+	}
+	if other := (Points{N: 1001, Dims: 3, Clusters: 4, Seed: 12}).Generate(0, 1001); slices.Equal(other, all) {
+		t.Error("another seed gave the same points")
+	}
+}
+
+// Each point lies near one of the mixture's centres, and every centre gets points.
+func TestPointsMixture(t *testing.T) {
+	p := Points{N: 4000, Dims: 2, Clusters: 5, Spread: 0.1, Seed: 1}.WithDefaults()
+	centers, pts := p.Centers(), p.Generate(0, p.N)
+	hits := make([]int, p.Clusters)
+	for i := 0; i < len(pts); i += 2 {
+		best, bestD := -1, math.Inf(1)
+		for j := range p.Clusters {
+			dx, dy := pts[i]-centers[2*j], pts[i+1]-centers[2*j+1]
+			if d := math.Hypot(dx, dy); d < bestD {
+				best, bestD = j, d
+			}
+		}
+		if bestD > 1 { // ten standard deviations
+			t.Fatalf("point %d is %v from the nearest centre", i/2, bestD)
+		}
+		hits[best]++
+	}
+	for j, h := range hits {
+		if h < 4000/5/2 {
+			t.Errorf("centre %d got %d points of 4000", j, h)
+		}
+	}
+}
+
+func TestPointsValidate(t *testing.T) {
+	tests := []struct {
+		p    Points
+		want string
+	}{
+		{Points{N: 10}, ""},
+		{Points{N: 0}, "0 points"},
+		{Points{N: MaxPoints + 1}, "points"},
+		{Points{N: 5, Dims: -1}, "-1 dims"},
+		{Points{N: 5, Dims: MaxDims + 1}, "dims"},
+		{Points{N: 5, Clusters: -3}, "-3 clusters"},
+		{Points{N: 5, Spread: -1}, "spread"},
+		{Points{N: 5, Spread: math.NaN()}, "spread"},
+	}
+	for _, tt := range tests {
+		err := tt.p.Validate()
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%+v: got %v, want %q", tt.p, err, tt.want)
+		}
+	}
+}
+
+// A CSV file written by WriteCSV reads back to the very same points, whatever the
+// number of parts.
+func TestPointsCSVRoundTrip(t *testing.T) {
+	p := Points{N: 777, Dims: 4, Clusters: 3, Seed: 5}
+	path := filepath.Join(t.TempDir(), "points.csv")
+	var buf bytes.Buffer
+	if err := p.WriteCSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := p.Generate(0, p.N)
+	for _, parts := range []int{1, 3, 8} {
+		var got []float64
+		for part := range parts {
+			data, dims, err := ReadPoints(path, part, parts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(data) > 0 && dims != 4 {
+				t.Fatalf("part %d: %d dims, want 4", part, dims)
+			}
+			got = append(got, data...)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%d parts: the points read differ from those written", parts)
+		}
+	}
+	head, dims, err := HeadPoints(path, 5)
+	if err != nil || dims != 4 || !slices.Equal(head, want[:20]) {
+		t.Errorf("HeadPoints(5) = %v, %d, %v; want the first 5 points", head, dims, err)
+	}
+}
+
+func TestReadPointsFormat(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		want    []float64
+		dims    int
+		err     string
+	}{
+		{"header and comments", "x,y\n# a comment\n1,2\n\n% another\n3, 4\n", []float64{1, 2, 3, 4}, 2, ""},
+		{"crlf", "1.5,2e3\r\n-3,4\r\n", []float64{1.5, 2000, -3, 4}, 2, ""},
+		{"one column", "1\n2\n3", []float64{1, 2, 3}, 1, ""},
+		{"empty", "", nil, 0, ""},
+		{"ragged", "1,2\n3\n", nil, 0, "has 1 coordinates, want 2"},
+		{"not a number", "1,2\n3,x\n", nil, 0, `"x" is not a number`},
+		{"nan", "1,2\nNaN,1\n", nil, 0, "not a finite number"},
+		{"infinity", "1,+Inf\n", nil, 0, "not a finite number"},
+		{"header later", "1,2\na,b\n", nil, 0, `"a" is not a number`},
+	}
+	for _, tt := range tests {
+		path := writeFile(t, "p.csv", tt.content)
+		got, dims, err := ReadPoints(path, 0, 1)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: got error %v, want %q", tt.name, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || dims != tt.dims || !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got %v, %d, %v; want %v, %d", tt.name, got, dims, err, tt.want, tt.dims)
+		}
+	}
+}

@@ -1,0 +1,50 @@
+// Package gateway is Burst's HTTP front: the function registry, the flare controller that
+// places packs on invokers, and the flare records.
+//
+// A gateway has the nats-server shape: Options, New, Start, Shutdown.
+//
+//	srv, _ := cluster.RunServer(cluster.ServerOptions{Port: -1, StoreDir: dir}) // JetStream keeps the records
+//	nc, _ := cluster.ConnectInProcess(srv)
+//	gw, _ := gateway.New(gateway.Options{Addr: "127.0.0.1:8080", Conn: nc})
+//	gw.Start(ctx)
+//	defer gw.Shutdown(ctx)
+//
+// The API (JSON in and out; errors are {"error":{"code":"...","message":"..."}} with
+// 400 bad input, 404 unknown function or flare, 409 conflict, 413 too large, 422 bad
+// plugin, 429 queue full, 503 no capacity):
+//
+//	PUT    /functions/{name}       register a plugin (.so body); 201 new, 200 new version
+//	GET    /functions              built-ins and plugins; GET/DELETE /functions/{name}
+//	POST   /flares                 {"function","size","granularity","input"|"inputs","timeout","backend"}
+//	                               202 and the record, or with ?wait=true 200 and the record with results
+//	GET    /flares                 ?status=&function=&limit=&offset=, newest first
+//	GET    /flares/{id}            the record: packs, workers, comm counters
+//	GET    /flares/{id}/results    results in rank order
+//	GET    /flares/{id}/logs       ?rank=, the lines workers logged through w.Logger()
+//	GET    /flares/{id}/events     server-sent events until the flare ends
+//	DELETE /flares/{id}            cancel
+//	GET    /invokers, /livez, /readyz, /metrics
+//
+// Decisions where DESIGN.md is silent:
+//
+//   - size defaults to 1 and granularity to size (one pack); timeout is a Go duration
+//     ("30s") or a number of seconds, counted from creation, queueing included.
+//   - Placement is gang scheduling with best fit (see placement.go). A flare that cannot
+//     ever fit (larger than the cluster's slots, or a pack larger than every invoker, or a
+//     memory flare larger than one invoker) is refused with 503 no_capacity; one that
+//     does not fit now waits in a strict FIFO queue, bounded by Options.QueueLimit (429).
+//   - The memory backend runs every pack of the flare on one invoker, whose in-process
+//     transport connects them.
+//   - ?wait=true answers 200 with the final record whatever the flare's status; after
+//     Options.Wait it answers 202 like an asynchronous POST.
+//   - A failed flare's error is the first failure in rank order that is a worker's own,
+//     not the echo of another's abort; the echoing workers have the status "aborted".
+//   - A pack that fails is relayed by the gateway to the flare's other packs, so a pack
+//     that subscribed after comm's own abort went out is still stopped.
+//   - Records live in JetStream key-value buckets (store.go): the flare's header, and its
+//     workers and results cut in values of at most a few MiB. A flare still queued or
+//     running when its gateway died is recorded as failed on the next start; a graceful
+//     Shutdown cancels and records the flares in flight.
+//   - A plugin is checked in a child process (Options.Exe fn check), stored once by
+//     SHA-256 digest in the object store, and never loaded in the gateway.
+package gateway

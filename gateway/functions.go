@@ -1,0 +1,176 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/burstgo/burst/functions"
+)
+
+// The registry: the built-ins linked into the binary, and plugins registered by
+// PUT /functions/{name}. A plugin is checked in a child process (`burst fn check`), since
+// opening it runs its init code, and stored once by digest; a new upload under the same
+// name is a new version, and flares started after it run it, with no restart. Deleting
+// a function keeps its plugin in the object store: flares in flight may still fetch it.
+
+// lookupFunction finds a function by name for a flare.
+func (g *Gateway) lookupFunction(ctx context.Context, name string) (FunctionRecord, error) {
+	if _, ok := functions.Builtin(name); ok {
+		return FunctionRecord{Name: name, Builtin: true}, nil
+	}
+	f, _, err := g.store.function(ctx, name)
+	if errors.Is(err, errNotStored) {
+		return FunctionRecord{}, errorf(http.StatusNotFound, CodeUnknownFunction, "no function %q: see GET /functions", name)
+	}
+	return f, err
+}
+
+func (g *Gateway) listFunctions(w http.ResponseWriter, r *http.Request) {
+	fs, err := g.store.allFunctions(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	for _, name := range functions.Builtins() {
+		fs = append(fs, FunctionRecord{Name: name, Builtin: true})
+	}
+	slices.SortFunc(fs, func(a, b FunctionRecord) int { return strings.Compare(a.Name, b.Name) })
+	writeJSON(w, http.StatusOK, map[string]any{"functions": fs})
+}
+
+func (g *Gateway) getFunction(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if err := checkName(name); err != nil {
+		writeError(w, err)
+		return
+	}
+	f, err := g.lookupFunction(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (g *Gateway) deleteFunction(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if err := checkName(name); err != nil {
+		writeError(w, err)
+		return
+	}
+	if _, ok := functions.Builtin(name); ok {
+		writeError(w, errorf(http.StatusConflict, CodeBuiltin, "%s is built into the binary and cannot be deleted", name))
+		return
+	}
+	f, err := g.lookupFunction(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := g.store.deleteFunction(r.Context(), name); err != nil {
+		writeError(w, err)
+		return
+	}
+	g.log.Info("function deleted", "function", name, "version", f.Version)
+	writeJSON(w, http.StatusOK, f)
+}
+
+// putFunction registers the plugin in the body under the name of the path.
+func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if err := checkName(name); err != nil {
+		writeError(w, err)
+		return
+	}
+	if _, ok := functions.Builtin(name); ok {
+		writeError(w, errorf(http.StatusConflict, CodeBuiltin, "%s is a built-in function; register the plugin under another name", name))
+		return
+	}
+	tmp, err := os.CreateTemp(g.opts.TempDir, "burst-upload-*.so")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), http.MaxBytesReader(w, r.Body, g.opts.MaxPlugin))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		writeError(w, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "plugin is larger than %d bytes", mbe.Limit))
+		return
+	case err != nil:
+		writeError(w, errorf(http.StatusBadRequest, CodeBadRequest, "reading the plugin: %v", err))
+		return
+	case n == 0:
+		writeError(w, errorf(http.StatusBadRequest, CodeBadRequest, "empty body: send the plugin .so, as with curl --data-binary @f.so"))
+		return
+	}
+	digest := hex.EncodeToString(h.Sum(nil))
+
+	ctx, cancel := context.WithTimeout(r.Context(), g.opts.CheckTimeout)
+	info, err := functions.CheckInChild(ctx, g.opts.Exe, tmp.Name())
+	cancel()
+	if err != nil {
+		code := functions.ErrorCode(err)
+		if code == "internal" {
+			writeError(w, errorf(http.StatusInternalServerError, CodeInternal, "checking the plugin: %v", err))
+			return
+		}
+		writeError(w, errorf(http.StatusUnprocessableEntity, code, "%v", err))
+		return
+	}
+
+	ok, err := g.store.hasPlugin(r.Context(), digest)
+	if err == nil && !ok {
+		var in *os.File
+		if in, err = os.Open(tmp.Name()); err == nil {
+			err = g.store.putPlugin(r.Context(), digest, in)
+			in.Close()
+		}
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	prev, rev, err := g.store.function(r.Context(), name)
+	if err != nil && !errors.Is(err, errNotStored) {
+		writeError(w, err)
+		return
+	}
+	if rev != 0 && prev.Digest == digest {
+		writeJSON(w, http.StatusOK, prev) // the same plugin again: nothing changes
+		return
+	}
+	f := FunctionRecord{
+		Name: name, Version: prev.Version + 1, Digest: digest, GoVersion: info.GoVersion,
+		Bytes: n, Created: time.Now().UTC(),
+	}
+	if err := g.store.putFunction(r.Context(), f, rev); err != nil {
+		if errors.Is(err, errConflict) {
+			writeError(w, errorf(http.StatusConflict, CodeConflict, "%s was registered meanwhile; try again", name))
+			return
+		}
+		writeError(w, err)
+		return
+	}
+	g.log.Info("function registered", "function", name, "version", f.Version, "digest", digest)
+	status := http.StatusOK
+	if rev == 0 {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, f)
+}

@@ -1,0 +1,99 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/burstgo/burst/invoker"
+)
+
+func TestInvokerLost(t *testing.T) {
+	c := newCluster(t, clusterOptions{slots: []int{64}, gateway: Options{LostAfter: 300 * time.Millisecond}})
+	c.addInvoker("small", 8)
+	nc := c.conns[len(c.conns)-1]
+	c.waitInvokers(2)
+	// Best fit puts the flare on the small invoker.
+	rec := call[Record](c, "POST", "/flares", map[string]any{"function": "sleep", "size": 4, "granularity": 2, "input": "1m"}, http.StatusAccepted)
+	if rec.Packs[0].Invoker != "small" || rec.Packs[1].Invoker != "small" {
+		t.Fatalf("placed on %+v, want the small invoker", rec.Packs)
+	}
+	eventually(t, func() bool {
+		return call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK).Workers[0].Status == invoker.StatusRunning
+	}, "the flare to run")
+	// The invoker's host goes dark: no heartbeat, no reports.
+	nc.Close()
+	got := c.waitFlare(rec.ID)
+	if got.Status != invoker.StatusFailed || !strings.Contains(got.Error, "invoker small lost") {
+		t.Fatalf("%s %q, want failed naming the lost invoker", got.Status, got.Error)
+	}
+	for _, w := range got.Workers {
+		if w.Status != invoker.StatusFailed {
+			t.Errorf("worker %+v, want failed", w)
+		}
+	}
+	l := call[struct{ Invokers []InvokerInfo }](c, "GET", "/invokers", nil, http.StatusOK)
+	if len(l.Invokers) != 1 || l.Invokers[0].ID != "inv0" || l.Invokers[0].Used != 0 {
+		t.Errorf("invokers after the loss: %+v", l.Invokers)
+	}
+	// The cluster serves on with the invoker left.
+	if rec := c.run(map[string]any{"function": "hello", "size": 4}); rec.Status != invoker.StatusSucceeded || rec.Packs[0].Invoker != "inv0" {
+		t.Errorf("after the loss: %s on %+v", rec.Status, rec.Packs)
+	}
+}
+
+func TestPlacementAcrossInvokers(t *testing.T) {
+	c := newCluster(t, clusterOptions{slots: []int{4, 4}})
+	call[FunctionRecord](c, "PUT", "/functions/faulty", mustRead(t, plugin(t, "gateway/testdata/faulty")), http.StatusCreated)
+	rec := c.run(map[string]any{"function": "faulty", "size": 8, "granularity": 4})
+	if rec.Status != invoker.StatusSucceeded {
+		t.Fatalf("%s %q", rec.Status, rec.Error)
+	}
+	if rec.Packs[0].Invoker == rec.Packs[1].Invoker {
+		t.Errorf("both packs on %s, which has 4 slots", rec.Packs[0].Invoker)
+	}
+	// Plugins are fetched by digest by each invoker.
+	if rec.Comm.RemoteMessages == 0 {
+		t.Errorf("no remote traffic between the invokers: %+v", rec.Comm)
+	}
+	c.apiError("POST", "/flares", map[string]any{"function": "hello", "size": 8}, http.StatusServiceUnavailable, CodeNoCapacity)
+	c.apiError("POST", "/flares", map[string]any{"function": "hello", "size": 8, "granularity": 4, "backend": "memory"}, http.StatusServiceUnavailable, CodeNoCapacity)
+	l := call[struct{ Invokers []InvokerInfo }](c, "GET", "/invokers", nil, http.StatusOK)
+	if len(l.Invokers) != 2 || l.Invokers[0].ID != "inv0" || l.Invokers[1].Slots != 4 || l.Invokers[0].LastHeartbeat.IsZero() {
+		t.Errorf("invokers %+v", l.Invokers)
+	}
+}
+
+func TestInvokerLeaves(t *testing.T) {
+	c := newCluster(t, clusterOptions{slots: []int{8, 8}})
+	// A graceful shutdown says goodbye at once, without waiting for missed heartbeats.
+	c.invokers[1].Shutdown(t.Context())
+	c.invokers = c.invokers[:1]
+	c.waitInvokers(1)
+}
+
+func TestInvokerRestarted(t *testing.T) {
+	c := newCluster(t, clusterOptions{slots: []int{64}, gateway: Options{LostAfter: time.Minute}})
+	c.addInvoker("again", 8)
+	old := c.conns[len(c.conns)-1]
+	c.waitInvokers(2)
+	rec := call[Record](c, "POST", "/flares", map[string]any{"function": "sleep", "size": 2, "input": "1m"}, http.StatusAccepted)
+	if rec.Packs[0].Invoker != "again" {
+		t.Fatalf("placed on %s", rec.Packs[0].Invoker)
+	}
+	// The process dies and comes back under the same name before it is missed.
+	old.Close()
+	c.addInvoker("again", 8)
+	got := c.waitFlare(rec.ID)
+	if got.Status != invoker.StatusFailed || !strings.Contains(got.Error, "invoker again lost: restarted") {
+		t.Fatalf("%s %q", got.Status, got.Error)
+	}
+	c.waitInvokers(2)
+	c.gw.mu.Lock()
+	used := c.gw.invokers["again"].used
+	c.gw.mu.Unlock()
+	if used != 0 {
+		t.Errorf("the new process inherited %d used slots", used)
+	}
+}

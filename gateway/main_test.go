@@ -1,0 +1,311 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	natscluster "github.com/burstgo/burst/cluster"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+
+	"github.com/burstgo/burst/functions"
+	"github.com/burstgo/burst/invoker"
+)
+
+// TestMain doubles as `burst fn check PATH`: the gateway checks plugins in a child
+// process, and in these tests the child is this test binary, which loads plugins exactly
+// as the in-process invoker does. Plugins are built once per test binary.
+func TestMain(m *testing.M) {
+	if len(os.Args) == 4 && os.Args[1] == "fn" && os.Args[2] == "check" {
+		if err := functions.WriteCheck(os.Stdout, os.Args[3]); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	var err error
+	pluginDir, err = os.MkdirTemp("", "burst-gateway-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(pluginDir)
+	if code == 0 {
+		// Idle keep-alive connections of http.DefaultClient are not the gateway's.
+		http.DefaultClient.CloseIdleConnections()
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines left behind:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+var pluginDir string
+
+var builds sync.Map // name → func() (string, error)
+
+// built returns the output of build, run once per name for the whole test binary.
+func built(t testing.TB, name string, build func(out string) error) string {
+	t.Helper()
+	once, _ := builds.LoadOrStore(name, sync.OnceValues(func() (string, error) {
+		out := filepath.Join(pluginDir, name)
+		return out, build(out)
+	}))
+	out, err := once.(func() (string, error))()
+	if err != nil {
+		t.Fatalf("build %s: %v", name, err)
+	}
+	return out
+}
+
+// plugin builds the function in src (relative to the module root) with functions.Build.
+func plugin(t testing.TB, src string) string {
+	t.Helper()
+	return built(t, strings.ReplaceAll(src, "/", "_")+".so", func(out string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		return functions.Build(ctx, filepath.Join("..", src), out)
+	})
+}
+
+// goBuild runs `go build ARGS -o OUT .` in src: a program, or a plugin built unlike
+// this binary.
+func goBuild(t testing.TB, name, src string, args ...string) string {
+	t.Helper()
+	return built(t, name, func(out string) error {
+		cmd := exec.Command("go", append(append([]string{"build"}, args...), "-o", out, ".")...)
+		cmd.Dir = filepath.Join("..", src)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%w\n%s", err, b)
+		}
+		return nil
+	})
+}
+
+// cluster is a real embedded NATS server with JetStream, a gateway on a random port and
+// in-process invokers.
+type cluster struct {
+	t        testing.TB
+	dir      string
+	srv      *server.Server
+	gw       *Gateway
+	invokers []*invoker.Invoker
+	conns    []*nats.Conn
+	url      string
+}
+
+type clusterOptions struct {
+	dir     string // JetStream store; empty means a new temporary one
+	slots   []int  // one invoker per entry; nil means one with the default slots
+	gateway Options
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("BURST_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func newCluster(t testing.TB, o clusterOptions) *cluster {
+	t.Helper()
+	c := &cluster{t: t, dir: o.dir}
+	if c.dir == "" {
+		c.dir = t.TempDir()
+	}
+	srv, err := natscluster.RunServer(natscluster.ServerOptions{Port: -1, StoreDir: filepath.Join(c.dir, "nats")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.srv = srv
+	t.Cleanup(c.close)
+	if o.slots == nil {
+		o.slots = []int{0}
+	}
+	for i, slots := range o.slots {
+		c.addInvoker(fmt.Sprintf("inv%d", i), slots)
+	}
+	opts := o.gateway
+	opts.Conn = c.connect()
+	setDefault(&opts.Addr, "127.0.0.1:0")
+	setDefault(&opts.Exe, os.Args[0])
+	setDefault(&opts.TempDir, t.TempDir())
+	setDefault(&opts.Grace, 500*time.Millisecond)
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
+	gw, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.gw, c.url = gw, gw.URL()
+	c.waitInvokers(len(o.slots))
+	return c
+}
+
+func (c *cluster) connect() *nats.Conn {
+	nc, err := natscluster.ConnectInProcess(c.srv)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.conns = append(c.conns, nc)
+	return nc
+}
+
+func (c *cluster) addInvoker(id string, slots int) *invoker.Invoker {
+	inv, err := invoker.New(invoker.Options{
+		ID: id, Conn: c.connect(), Slots: slots, Heartbeat: 50 * time.Millisecond,
+		CacheDir: filepath.Join(c.dir, "plugins-"+id), Logger: testLogger(c.t),
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := inv.Start(context.Background()); err != nil {
+		c.t.Fatal(err)
+	}
+	c.invokers = append(c.invokers, inv)
+	return inv
+}
+
+// waitInvokers waits until the gateway knows n invokers.
+func (c *cluster) waitInvokers(n int) {
+	c.t.Helper()
+	eventually(c.t, func() bool {
+		c.gw.mu.Lock()
+		defer c.gw.mu.Unlock()
+		return len(c.gw.invokers) == n
+	}, "the gateway to know %d invokers", n)
+}
+
+func (c *cluster) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if c.gw != nil {
+		if err := c.gw.Shutdown(ctx); err != nil {
+			c.t.Errorf("gateway shutdown: %v", err)
+		}
+		c.gw = nil
+	}
+	for _, inv := range c.invokers {
+		inv.Shutdown(ctx)
+	}
+	c.invokers = nil
+	for _, nc := range c.conns {
+		nc.Close()
+	}
+	c.conns = nil
+	if c.srv != nil {
+		c.srv.Shutdown()
+		c.srv.WaitForShutdown()
+		c.srv = nil
+	}
+}
+
+// eventually polls cond until it holds, for at most 20 seconds.
+func eventually(t testing.TB, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for "+format, args...)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// do sends a request and returns the status and body.
+func (c *cluster) do(method, path string, body any) (int, []byte) {
+	c.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, c.url+path, r)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp.StatusCode, out
+}
+
+// call sends a request, checks the status and decodes the answer into a T.
+func call[T any](c *cluster, method, path string, body any, want int) T {
+	c.t.Helper()
+	status, b := c.do(method, path, body)
+	if status != want {
+		c.t.Fatalf("%s %s: status %d, want %d: %s", method, path, status, want, b)
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		c.t.Fatalf("%s %s: %v: %s", method, path, err, b)
+	}
+	return v
+}
+
+// apiError checks that a request fails with status and code.
+func (c *cluster) apiError(method, path string, body any, status int, code string) string {
+	c.t.Helper()
+	got, b := c.do(method, path, body)
+	var e struct {
+		Error Error `json:"error"`
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		c.t.Fatalf("%s %s: error body is not JSON: %v: %s", method, path, err, b)
+	}
+	if got != status || e.Error.Code != code || e.Error.Message == "" {
+		c.t.Fatalf("%s %s: %d %q %q, want %d %q and a message", method, path, got, e.Error.Code, e.Error.Message, status, code)
+	}
+	return e.Error.Message
+}
+
+// run posts a flare with ?wait=true and returns its record.
+func (c *cluster) run(req map[string]any) Record {
+	c.t.Helper()
+	return call[Record](c, "POST", "/flares?wait=true", req, http.StatusOK)
+}
+
+// waitFlare polls a flare until it has ended.
+func (c *cluster) waitFlare(id string) Record {
+	c.t.Helper()
+	var rec Record
+	eventually(c.t, func() bool {
+		rec = call[Record](c, "GET", "/flares/"+id, nil, http.StatusOK)
+		return final(rec.Status)
+	}, "flare %s to end", id)
+	return rec
+}

@@ -1,0 +1,146 @@
+package gateway
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/burstgo/burst/invoker"
+)
+
+// Placement is gang scheduling: all packs of a flare are placed at once, or none is and
+// the flare waits in a FIFO queue. Each pack goes to the invoker with the fewest free
+// slots that still holds it (best fit), which keeps a flare's packs together and leaves
+// the large holes for large packs. The queue is strict FIFO: a flare that does not fit
+// holds back those behind it, so a large flare is not starved by a stream of small ones.
+
+// A placement is one pack of a flare on one invoker.
+type placement struct {
+	pack       int
+	first, end int // ranks [first, end)
+	invoker    string
+}
+
+// capacityError says why the cluster can never run a flare of spec, or nil. Called with
+// g.mu held.
+func (g *Gateway) capacityError(s flareSpec) error {
+	if len(g.invokers) == 0 {
+		return errorf(http.StatusServiceUnavailable, CodeNoInvokers, "no invoker has joined the cluster")
+	}
+	total, largest := 0, 0
+	for _, st := range g.invokers {
+		total += st.hb.Slots
+		largest = max(largest, st.hb.Slots)
+	}
+	switch {
+	case s.backend == invoker.BackendMemory && s.size > largest:
+		return errorf(http.StatusServiceUnavailable, CodeNoCapacity,
+			"backend memory runs every pack on one invoker, and the largest has %d slots for the flare's %d workers", largest, s.size)
+	case s.size > total:
+		return errorf(http.StatusServiceUnavailable, CodeNoCapacity,
+			"a flare of %d workers is larger than the cluster's %d slots", s.size, total)
+	case s.granularity > largest:
+		return errorf(http.StatusServiceUnavailable, CodeNoCapacity,
+			"a pack of %d workers fits on no invoker: the largest has %d slots", s.granularity, largest)
+	}
+	return nil
+}
+
+// place finds an invoker for every pack of f and reserves their slots, or returns nil
+// and reserves nothing. Called with g.mu held.
+func (g *Gateway) place(f *flare) []placement {
+	ids := make([]string, 0, len(g.invokers))
+	free := make(map[string]int, len(g.invokers))
+	for id, st := range g.invokers {
+		ids = append(ids, id)
+		free[id] = st.free()
+	}
+	slices.Sort(ids) // the same choice for the same state, for tests and reasoning
+	bestFit := func(need int) string {
+		best := ""
+		for _, id := range ids {
+			if free[id] >= need && (best == "" || free[id] < free[best]) {
+				best = id
+			}
+		}
+		return best
+	}
+	s := f.spec
+	out := make([]placement, s.packs())
+	memory := ""
+	if s.backend == invoker.BackendMemory {
+		if memory = bestFit(s.size); memory == "" {
+			return nil
+		}
+	}
+	for p := range out {
+		first := p * s.granularity
+		end := min(first+s.granularity, s.size)
+		id := memory
+		if id == "" {
+			if id = bestFit(end - first); id == "" {
+				return nil
+			}
+		}
+		free[id] -= end - first
+		out[p] = placement{pack: p, first: first, end: end, invoker: id}
+	}
+	for _, pl := range out {
+		st := g.invokers[pl.invoker]
+		st.used += pl.end - pl.first
+		st.packs++
+	}
+	return out
+}
+
+// releasePack gives back the slots of a pack that ended. Called with g.mu held.
+func (g *Gateway) releasePack(f *flare, p int) {
+	if f.packEnded[p] {
+		return
+	}
+	f.packEnded[p] = true
+	f.endedPacks++
+	pl := f.placements[p]
+	if st := g.invokers[pl.invoker]; st != nil {
+		st.used -= pl.end - pl.first
+		st.packs--
+	}
+}
+
+// scheduleLocked places the flares at the head of the queue while they fit and returns
+// them, to be dispatched once g.mu is released. Called with g.mu held.
+func (g *Gateway) scheduleLocked() []*flare {
+	var placed []*flare
+	for len(g.queue) > 0 {
+		f := g.queue[0]
+		ps := g.place(f)
+		if ps == nil {
+			break
+		}
+		g.queue[0] = nil
+		g.queue = g.queue[1:]
+		f.queued = false
+		f.placements = ps
+		f.packEnded = make([]bool, len(ps))
+		f.packStarted = make([]bool, len(ps))
+		f.rec.Packs = make([]PackRecord, len(ps))
+		for i, pl := range ps {
+			f.rec.Packs[i] = PackRecord{Pack: pl.pack, Invoker: pl.invoker, Ranks: [2]int{pl.first, pl.end - 1}}
+		}
+		f.rec.Started = time.Now()
+		g.setStatus(f, invoker.StatusRunning)
+		placed = append(placed, f)
+	}
+	return placed
+}
+
+// dequeue takes f out of the queue. Called with g.mu held.
+func (g *Gateway) dequeue(f *flare) {
+	if !f.queued {
+		return
+	}
+	f.queued = false
+	if i := slices.Index(g.queue, f); i >= 0 {
+		g.queue = slices.Delete(g.queue, i, i+1)
+	}
+}

@@ -1,0 +1,89 @@
+package gateway
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/burstgo/burst/invoker"
+)
+
+func TestPlace(t *testing.T) {
+	tests := []struct {
+		name    string
+		free    map[string]int // slots of idle invokers
+		size, g int
+		backend string
+		want    string // invoker of each pack, or "none"
+	}{
+		{"one pack", map[string]int{"a": 10}, 8, 8, "nats", "[a]"},
+		{"best fit", map[string]int{"a": 10, "b": 4}, 4, 4, "nats", "[b]"},
+		{"spill over", map[string]int{"a": 10, "b": 4}, 12, 4, "nats", "[b a a]"},
+		{"last pack smaller", map[string]int{"a": 5, "b": 8}, 10, 4, "nats", "[a b b]"},
+		{"gang: all or none", map[string]int{"a": 4, "b": 4}, 9, 4, "nats", "none"},
+		{"memory on one invoker", map[string]int{"a": 8, "b": 16}, 8, 2, "memory", "[a a a a]"},
+		{"memory too large for any", map[string]int{"a": 8, "b": 8}, 12, 4, "memory", "none"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &Gateway{invokers: map[string]*invokerState{}}
+			for id, n := range tt.free {
+				g.invokers[id] = &invokerState{hb: invoker.Heartbeat{ID: id, Slots: n}}
+			}
+			f := &flare{spec: flareSpec{size: tt.size, granularity: tt.g, backend: tt.backend}}
+			ps := g.place(f)
+			got := "none"
+			if ps != nil {
+				var ids []string
+				used := map[string]int{}
+				for i, p := range ps {
+					ids = append(ids, p.invoker)
+					used[p.invoker] += p.end - p.first
+					if p.pack != i || p.first != i*tt.g || p.end != min((i+1)*tt.g, tt.size) {
+						t.Errorf("placement %d = %+v", i, p)
+					}
+				}
+				got = fmt.Sprint(ids)
+				for id, n := range used {
+					if g.invokers[id].used != n {
+						t.Errorf("%s: %d slots reserved, want %d", id, g.invokers[id].used, n)
+					}
+				}
+			} else {
+				for id, st := range g.invokers {
+					if st.used != 0 {
+						t.Errorf("%s: %d slots reserved by a failed placement", id, st.used)
+					}
+				}
+			}
+			if got != tt.want {
+				t.Errorf("placed %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCapacityError(t *testing.T) {
+	g := &Gateway{invokers: map[string]*invokerState{}}
+	if err := g.capacityError(flareSpec{size: 1, granularity: 1}); err == nil {
+		t.Error("no invokers, no error")
+	}
+	g.invokers["a"] = &invokerState{hb: invoker.Heartbeat{Slots: 8}, used: 8}
+	g.invokers["b"] = &invokerState{hb: invoker.Heartbeat{Slots: 4}}
+	tests := []struct {
+		size, g int
+		backend string
+		ok      bool
+	}{
+		{12, 4, "nats", true}, // busy slots only make it wait
+		{13, 4, "nats", false},
+		{9, 9, "nats", false},
+		{8, 1, "memory", true},
+		{9, 1, "memory", false},
+	}
+	for _, tt := range tests {
+		err := g.capacityError(flareSpec{size: tt.size, granularity: tt.g, backend: tt.backend})
+		if (err == nil) != tt.ok {
+			t.Errorf("N=%d g=%d %s: %v, want ok=%v", tt.size, tt.g, tt.backend, err, tt.ok)
+		}
+	}
+}

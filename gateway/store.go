@@ -1,0 +1,296 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/burstgo/burst/invoker"
+)
+
+// Buckets of the JetStream store. Each key-value bucket keeps one revision per key on the
+// file store, so a restart of the server on the same data directory loses nothing.
+const (
+	// BucketFunctions maps a function name to its FunctionRecord.
+	BucketFunctions = "burst-functions"
+	// BucketFlares maps a flare id to its Record, without workers and results.
+	BucketFlares = "burst-flares"
+	// BucketResults maps "<flare id>.<first rank>" to the workers and results of a run
+	// of ranks, cut so that each value stays well under the NATS payload limit.
+	BucketResults = "burst-results"
+	// BucketLogs maps a flare id to its workers' log lines.
+	BucketLogs = "burst-logs"
+)
+
+// partBudget bounds the bytes of one value of the results bucket.
+const partBudget = 2 << 20
+
+// store is the gateway's durable state in JetStream.
+type store struct {
+	functions jetstream.KeyValue
+	flares    jetstream.KeyValue
+	results   jetstream.KeyValue
+	logs      jetstream.KeyValue
+	plugins   jetstream.ObjectStore
+}
+
+func openStore(ctx context.Context, nc *nats.Conn) (*store, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: jetstream: %w", err)
+	}
+	s := &store{}
+	for _, b := range []struct {
+		kv   *jetstream.KeyValue
+		name string
+		desc string
+	}{
+		{&s.functions, BucketFunctions, "Burst functions by name"},
+		{&s.flares, BucketFlares, "Burst flare records by id"},
+		{&s.results, BucketResults, "Burst workers and results by flare id and first rank"},
+		{&s.logs, BucketLogs, "Burst worker logs by flare id"},
+	} {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: b.name, Description: b.desc, History: 1, Storage: jetstream.FileStorage,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: bucket %s: %w", b.name, err)
+		}
+		*b.kv = kv
+	}
+	s.plugins, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: invoker.PluginBucket, Description: "Burst plugins by SHA-256 digest", Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: bucket %s: %w", invoker.PluginBucket, err)
+	}
+	return s, nil
+}
+
+// errNotStored is returned for a key that is not in its bucket.
+var errNotStored = errors.New("gateway: not stored")
+
+func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, errNotStored
+	}
+	if err != nil {
+		return 0, fmt.Errorf("gateway: get %s from %s: %w", key, kv.Bucket(), err)
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return 0, fmt.Errorf("gateway: %s in %s: %w", key, kv.Bucket(), err)
+	}
+	return e.Revision(), nil
+}
+
+func putJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Put(ctx, key, b); err != nil {
+		return fmt.Errorf("gateway: put %s in %s: %w", key, kv.Bucket(), err)
+	}
+	return nil
+}
+
+func allKeys(ctx context.Context, kv jetstream.KeyValue) ([]string, error) {
+	l, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: list %s: %w", kv.Bucket(), err)
+	}
+	defer l.Stop()
+	var keys []string
+	for k := range l.Keys() {
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func (s *store) function(ctx context.Context, name string) (FunctionRecord, uint64, error) {
+	var f FunctionRecord
+	rev, err := getJSON(ctx, s.functions, name, &f)
+	return f, rev, err
+}
+
+// putFunction writes f if the key is still at revision rev (0: absent), so that two
+// registrations of one name cannot both think they made the same version.
+func (s *store) putFunction(ctx context.Context, f FunctionRecord, rev uint64) error {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	if rev == 0 {
+		_, err = s.functions.Create(ctx, f.Name, b)
+	} else {
+		_, err = s.functions.Update(ctx, f.Name, b, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || isWrongRevision(err) {
+		return errConflict
+	}
+	return err
+}
+
+var errConflict = errors.New("gateway: changed meanwhile")
+
+func isWrongRevision(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+func (s *store) deleteFunction(ctx context.Context, name string) error {
+	return s.functions.Delete(ctx, name)
+}
+
+func (s *store) allFunctions(ctx context.Context) ([]FunctionRecord, error) {
+	keys, err := allKeys(ctx, s.functions)
+	if err != nil {
+		return nil, err
+	}
+	fs := make([]FunctionRecord, 0, len(keys))
+	for _, k := range keys {
+		f, _, err := s.function(ctx, k)
+		if errors.Is(err, errNotStored) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, f)
+	}
+	return fs, nil
+}
+
+// hasPlugin reports whether the object store holds the plugin of digest.
+func (s *store) hasPlugin(ctx context.Context, digest string) (bool, error) {
+	_, err := s.plugins.GetInfo(ctx, digest)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (s *store) putPlugin(ctx context.Context, digest string, r io.Reader) error {
+	if _, err := s.plugins.Put(ctx, jetstream.ObjectMeta{Name: digest}, r); err != nil {
+		return fmt.Errorf("gateway: store plugin %s: %w", digest, err)
+	}
+	return nil
+}
+
+// storedFlare is a flare in the flares bucket: the record's header and the first rank of
+// each of its values in the results bucket.
+type storedFlare struct {
+	Record
+	Parts []int `json:"result_parts,omitempty"`
+}
+
+// resultPart is a value of the results bucket.
+type resultPart struct {
+	Workers []WorkerRecord    `json:"workers"`
+	Results []json.RawMessage `json:"results"`
+}
+
+func partKey(id string, first int) string { return id + "." + strconv.Itoa(first) }
+
+// putFlare writes a flare's header; with full, also its workers and results, first, so
+// that the header never names parts that are not there.
+func (s *store) putFlare(ctx context.Context, r *Record, full bool) error {
+	sf := storedFlare{Record: r.header()}
+	if full && len(r.Workers) > 0 {
+		for first := 0; first < len(r.Workers); {
+			end, size := first, 0
+			for end < len(r.Workers) && (end == first || size < partBudget) {
+				if end < len(r.Results) {
+					size += len(r.Results[end])
+				}
+				size += 160 + len(r.Workers[end].Error)
+				end++
+			}
+			part := resultPart{Workers: r.Workers[first:end]}
+			if len(r.Results) >= end {
+				part.Results = r.Results[first:end]
+			}
+			if err := putJSON(ctx, s.results, partKey(r.ID, first), part); err != nil {
+				return err
+			}
+			sf.Parts = append(sf.Parts, first)
+			first = end
+		}
+	}
+	return putJSON(ctx, s.flares, r.ID, sf)
+}
+
+// flare reads a whole flare back.
+func (s *store) flare(ctx context.Context, id string, withResults bool) (Record, error) {
+	var sf storedFlare
+	if _, err := getJSON(ctx, s.flares, id, &sf); err != nil {
+		return Record{}, err
+	}
+	r := sf.Record
+	for _, first := range sf.Parts {
+		var p resultPart
+		if _, err := getJSON(ctx, s.results, partKey(id, first), &p); err != nil {
+			return Record{}, err
+		}
+		r.Workers = append(r.Workers, p.Workers...)
+		if withResults {
+			r.Results = append(r.Results, p.Results...)
+		}
+	}
+	return r, nil
+}
+
+// flareHeaders reads every flare's header, oldest first.
+func (s *store) flareHeaders(ctx context.Context) ([]storedFlare, error) {
+	keys, err := allKeys(ctx, s.flares)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(keys) // version 7 UUIDs sort by creation time
+	out := make([]storedFlare, 0, len(keys))
+	for _, k := range keys {
+		var sf storedFlare
+		if _, err := getJSON(ctx, s.flares, k, &sf); err != nil {
+			if errors.Is(err, errNotStored) {
+				continue
+			}
+			return nil, err
+		}
+		out = append(out, sf)
+	}
+	return out, nil
+}
+
+// flareLogs are a flare's log lines as the logs bucket keeps them.
+type flareLogs struct {
+	Lines   []invoker.LogLine `json:"lines"`
+	Dropped int               `json:"dropped"`
+}
+
+func (s *store) putLogs(ctx context.Context, id string, l flareLogs) error {
+	return putJSON(ctx, s.logs, id, l)
+}
+
+func (s *store) flareLogs(ctx context.Context, id string) (flareLogs, error) {
+	var l flareLogs
+	_, err := getJSON(ctx, s.logs, id, &l)
+	if errors.Is(err, errNotStored) {
+		return flareLogs{Lines: []invoker.LogLine{}}, nil
+	}
+	return l, err
+}
+
+// validKey reports whether id can be a key of the buckets, to answer a malformed id
+// with 404 rather than a store error.
+func validKey(id string) bool {
+	return id != "" && len(id) <= 128 && !strings.ContainsAny(id, ".*> \t\r\n/\\")
+}

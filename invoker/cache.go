@@ -1,0 +1,179 @@
+package invoker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/burstgo/burst/functions"
+)
+
+// ErrUnknownFunction is returned for a built-in name this binary does not have.
+var ErrUnknownFunction = errors.New("invoker: unknown function")
+
+// functionCache finds a flare's function: a built-in by name, or a plugin by digest,
+// fetched once from the object store into dir and loaded once per process.
+type functionCache struct {
+	nc  *nats.Conn
+	dir string
+
+	mu      sync.Mutex
+	obs     jetstream.ObjectStore
+	entries map[string]*cacheEntry // by digest
+}
+
+type cacheEntry struct {
+	done chan struct{} // closed when fn and err are set
+	fn   functions.Func
+	err  error
+}
+
+func newFunctionCache(nc *nats.Conn, dir string) *functionCache {
+	return &functionCache{nc: nc, dir: dir, entries: make(map[string]*cacheEntry)}
+}
+
+// function returns the function to run. Concurrent calls for one digest share one fetch.
+func (c *functionCache) function(ctx context.Context, name, digest string) (functions.Func, error) {
+	if digest == "" {
+		fn, ok := functions.Builtin(name)
+		if !ok {
+			return nil, fmt.Errorf("%w: %q is not a built-in of this invoker", ErrUnknownFunction, name)
+		}
+		return fn, nil
+	}
+	if !validDigest(digest) {
+		return nil, fmt.Errorf("invoker: digest %q is not a hex SHA-256", digest)
+	}
+	c.mu.Lock()
+	e := c.entries[digest]
+	if e == nil {
+		e = &cacheEntry{done: make(chan struct{})}
+		c.entries[digest] = e
+		c.mu.Unlock()
+		e.fn, e.err = c.load(ctx, digest)
+		if e.err != nil {
+			// Let a later assignment try again: the failure may have been the fetch.
+			c.mu.Lock()
+			delete(c.entries, digest)
+			c.mu.Unlock()
+		}
+		close(e.done)
+	} else {
+		c.mu.Unlock()
+	}
+	select {
+	case <-e.done:
+		return e.fn, e.err
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// opened holds the plugins this process has opened, by digest. A plugin opens once per
+// process: a second copy of the same content under another path would fail with
+// "plugin already loaded", and several invokers may share a process (tests, benchmarks).
+var opened = struct {
+	sync.Mutex
+	fns map[string]functions.Func
+}{fns: make(map[string]functions.Func)}
+
+// load makes sure dir holds the plugin, fetching it if needed, and opens it.
+func (c *functionCache) load(ctx context.Context, digest string) (functions.Func, error) {
+	opened.Lock()
+	fn, ok := opened.fns[digest]
+	opened.Unlock()
+	if ok {
+		return fn, nil
+	}
+	path := filepath.Join(c.dir, digest+".so")
+	if b, err := os.ReadFile(path); err != nil || hashHex(b) != digest {
+		if err := c.fetch(ctx, digest, path); err != nil {
+			return nil, err
+		}
+	}
+	opened.Lock()
+	defer opened.Unlock()
+	if fn, ok := opened.fns[digest]; ok {
+		return fn, nil
+	}
+	fn, err := functions.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("invoker: load plugin %s: %w", digest, err)
+	}
+	opened.fns[digest] = fn
+	return fn, nil
+}
+
+func (c *functionCache) fetch(ctx context.Context, digest, path string) error {
+	obs, err := c.store(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := obs.GetBytes(ctx, digest)
+	if err != nil {
+		return fmt.Errorf("invoker: fetch plugin %s: %w", digest, err)
+	}
+	if got := hashHex(b); got != digest {
+		return fmt.Errorf("invoker: plugin %s arrived with digest %s", digest, got)
+	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return fmt.Errorf("invoker: plugin cache: %w", err)
+	}
+	// Write beside and rename, so a crash never leaves a half plugin under its name.
+	tmp, err := os.CreateTemp(c.dir, digest+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("invoker: plugin cache: %w", err)
+	}
+	_, werr := tmp.Write(b)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("invoker: plugin cache: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("invoker: plugin cache: %w", err)
+	}
+	return nil
+}
+
+// store opens the plugin bucket the first time it is needed: the gateway creates it,
+// possibly after this invoker started.
+func (c *functionCache) store(ctx context.Context) (jetstream.ObjectStore, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.obs != nil {
+		return c.obs, nil
+	}
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		return nil, fmt.Errorf("invoker: jetstream: %w", err)
+	}
+	obs, err := js.ObjectStore(ctx, PluginBucket)
+	if err != nil {
+		return nil, fmt.Errorf("invoker: plugin bucket %s: %w", PluginBucket, err)
+	}
+	c.obs = obs
+	return obs, nil
+}
+
+func hashHex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func validDigest(d string) bool {
+	if len(d) != 2*sha256.Size {
+		return false
+	}
+	_, err := hex.DecodeString(d)
+	return err == nil
+}
