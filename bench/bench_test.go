@@ -163,3 +163,27 @@ func TestPeerGroupNeverComes(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestCheckCatchesWrongData makes sure a figure is never reported for wrong data.
+func TestCheckCatchesWrongData(t *testing.T) {
+	o := small("broadcast", "memory")
+	e := newExpectation(o)
+	good := pattern(o.PayloadSize, 2)
+	if err := e.check("broadcast", 0, good, o.PayloadSize, 2); err != nil {
+		t.Fatalf("right data: %v", err)
+	}
+	bad := pattern(o.PayloadSize, 2)
+	bad[100] ^= 1
+	if err := e.check("broadcast", 0, bad, o.PayloadSize, 2); err == nil {
+		t.Fatal("a flipped bit passed the check")
+	}
+	if err := e.check("broadcast", 0, good, o.PayloadSize, 3); err == nil {
+		t.Fatal("another rank's data passed the check")
+	}
+	if err := e.check("broadcast", 0, good[1:], o.PayloadSize, 2); err == nil {
+		t.Fatal("a short payload passed the check")
+	}
+	if err := checkSum("allreduce", []float64{3, 3, 2}, 3, 3); err == nil {
+		t.Fatal("a wrong sum passed the check")
+	}
+}

@@ -2,6 +2,7 @@
 # Burst against raw NATS and MPI on this machine, in one run.
 #
 #   bench/compare.sh            # writes docs/bench/results.{csv,md} and docs/bench/*.svg
+#   bench/compare.sh headline   # only the headline runs (keeps the table's last CSV)
 #
 # For each collective and payload (1 KiB, 1 MiB, 64 MiB) it runs `burst bench` with 8
 # workers all local (1 group), in 2 groups and in 4 groups, the same collective with
@@ -56,6 +57,7 @@ PY
 seconds() { "$py" -c 'import json,sys; print(json.load(sys.stdin)["total"]["seconds"])'; }
 
 csv="$out/results.csv"
+if [ "${1:-all}" != headline ]; then
 echo "benchmark,payload_size,system,layout,seconds" >"$csv"
 for size in 1024 1048576 67108864; do
 	rep=10
@@ -77,6 +79,7 @@ for size in 1024 1048576 67108864; do
 	s=$(burst broadcast 4 4 "$size" "$rep" raw | seconds)
 	echo "broadcast,$size,raw-nats,4 groups,$s" >>"$csv"
 done
+fi
 
 head="$out/headline.csv"
 echo "what,system,seconds" >"$head"

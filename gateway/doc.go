@@ -30,9 +30,10 @@
 //   - size defaults to 1 and granularity to size (one pack); timeout is a Go duration
 //     ("30s") or a number of seconds, counted from creation, queueing included.
 //   - Placement is gang scheduling with best fit (see placement.go). A flare that cannot
-//     ever fit (larger than the cluster's slots, or a pack larger than every invoker, or a
-//     memory flare larger than one invoker) is refused with 503 no_capacity; one that
-//     does not fit now waits in a strict FIFO queue, bounded by Options.QueueLimit (429).
+//     ever fit (larger than the cluster's slots, a pack larger than every invoker, a
+//     memory flare larger than one invoker, or packs that do not fit on the invokers even
+//     when all their slots are free) is refused with 503 no_capacity; one that does not
+//     fit now waits in a strict FIFO queue, bounded by Options.QueueLimit (429).
 //   - The memory backend runs every pack of the flare on one invoker, whose in-process
 //     transport connects them.
 //   - ?wait=true answers 200 with the final record whatever the flare's status; after
@@ -43,8 +44,11 @@
 //     that subscribed after comm's own abort went out is still stopped.
 //   - Records live in JetStream key-value buckets (store.go): the flare's header, and its
 //     workers and results cut in values of at most a few MiB. A flare still queued or
-//     running when its gateway died is recorded as failed on the next start; a graceful
-//     Shutdown cancels and records the flares in flight.
+//     running when its gateway died is recorded as failed on the next start, and its
+//     packs that still run on invokers are stopped; a graceful Shutdown cancels and
+//     records the flares in flight. A value is cut to fit the NATS server's payload limit
+//     (1 MiB on a plain server that --nats joins, 8 MiB embedded): results in more parts,
+//     and log lines past it dropped and counted.
 //   - A plugin is checked in a child process (Options.Exe fn check), stored once by
 //     SHA-256 digest in the object store, and never loaded in the gateway.
 package gateway

@@ -140,13 +140,7 @@ func (g *Gateway) record(r *http.Request, id string, withResults bool) (Record, 
 	if f := g.flares[id]; f != nil {
 		rec := f.rec.clone()
 		if withResults {
-			rec.Results = make([]json.RawMessage, len(f.results))
-			for i, res := range f.results {
-				if res == nil {
-					res = json.RawMessage("null")
-				}
-				rec.Results[i] = res
-			}
+			rec.Results = f.resultList()
 		}
 		g.mu.Unlock()
 		return rec, nil

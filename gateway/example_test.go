@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/burstgo/burst/cluster"
 	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/burstgo/burst/cluster"
 	"github.com/burstgo/burst/gateway"
 	"github.com/burstgo/burst/invoker"
 )

@@ -63,6 +63,63 @@ func TestHelloFlare(t *testing.T) {
 	}
 }
 
+// TestRecordShape checks the answers' JSON against DESIGN.md's flare record, key by key:
+// decoding into Record would hide a renamed or missing key.
+func TestRecordShape(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	want := map[string][]string{
+		"":        {"id", "function", "size", "granularity", "backend", "status", "created", "started", "ended", "error", "packs", "workers", "comm"},
+		"packs":   {"pack", "invoker", "ranks"},
+		"workers": {"rank", "pack", "status", "start", "end", "error"},
+		"comm":    {"local_messages", "local_bytes", "remote_messages", "remote_bytes"},
+	}
+	check := func(what string, rec map[string]any, results bool) {
+		t.Helper()
+		has := func(part string, obj any) {
+			t.Helper()
+			m, ok := obj.(map[string]any)
+			if !ok {
+				t.Fatalf("%s: %q is %T, want an object", what, part, obj)
+			}
+			for _, k := range want[part] {
+				if _, ok := m[k]; !ok {
+					t.Errorf("%s: %q has no key %q: %v", what, part, k, m)
+				}
+			}
+		}
+		has("", rec)
+		has("comm", rec["comm"])
+		for _, list := range []string{"packs", "workers"} {
+			items, _ := rec[list].([]any)
+			if len(items) == 0 {
+				t.Fatalf("%s: no %s", what, list)
+			}
+			for _, it := range items {
+				has(list, it)
+			}
+		}
+		if packs := rec["packs"].([]any); fmt.Sprint(packs[1].(map[string]any)["ranks"]) != "[4 7]" {
+			t.Errorf("%s: pack 1 has ranks %v, want [4 7]", what, packs[1].(map[string]any)["ranks"])
+		}
+		res, ok := rec["results"].([]any)
+		if ok != results {
+			t.Fatalf("%s: results %v, want them: %v", what, rec["results"], results)
+		}
+		for i, r := range res {
+			if m, _ := r.(map[string]any); m["rank"] != float64(i) || m["size"] != float64(8) || m["pack"] != float64(i/4) ||
+				fmt.Sprint(m["input"]) != "map[x:1]" {
+				t.Errorf("%s: result %d = %v", what, i, r)
+			}
+		}
+	}
+	posted := call[map[string]any](c, "POST", "/flares?wait=true", map[string]any{"function": "hello", "size": 8, "granularity": 4, "input": map[string]int{"x": 1}}, http.StatusOK)
+	check("POST ?wait=true", posted, true)
+	if len(posted["results"].([]any)) != 8 {
+		t.Fatalf("%d results, want 8", len(posted["results"].([]any)))
+	}
+	check("GET /flares/{id}", call[map[string]any](c, "GET", "/flares/"+posted["id"].(string), nil, http.StatusOK), false)
+}
+
 // checkWorkers checks that every worker has its rank, pack, times and status.
 func checkWorkers(t *testing.T, rec Record, status string) {
 	t.Helper()

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -22,6 +23,9 @@ import (
 // opening it runs its init code, and stored once by digest; a new upload under the same
 // name is a new version, and flares started after it run it, with no restart. Deleting
 // a function keeps its plugin in the object store: flares in flight may still fetch it.
+
+// errCheckTimeout ends a plugin check that outlived Options.CheckTimeout.
+var errCheckTimeout = errors.New("gateway: plugin check timed out")
 
 // lookupFunction finds a function by name for a flare.
 func (g *Gateway) lookupFunction(ctx context.Context, name string) (FunctionRecord, error) {
@@ -121,8 +125,12 @@ func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	digest := hex.EncodeToString(h.Sum(nil))
 
-	ctx, cancel := context.WithTimeout(r.Context(), g.opts.CheckTimeout)
+	ctx, cancel := context.WithTimeoutCause(r.Context(), g.opts.CheckTimeout, errCheckTimeout)
 	info, err := functions.CheckInChild(ctx, g.opts.Exe, tmp.Name())
+	if err != nil && errors.Is(context.Cause(ctx), errCheckTimeout) {
+		// The plugin's doing, as when its init code blocks, not the gateway's.
+		err = fmt.Errorf("%w: the check did not finish within %s (does the plugin's init code block?)", functions.ErrLoad, g.opts.CheckTimeout)
+	}
 	cancel()
 	if err != nil {
 		code := functions.ErrorCode(err)

@@ -3,12 +3,14 @@ package gateway
 import (
 	"crypto/rand"
 	"encoding/json"
-	"github.com/burstgo/burst/functions"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/burstgo/burst/functions"
 	"github.com/burstgo/burst/invoker"
 )
 
@@ -111,4 +113,19 @@ func TestPluginRefused(t *testing.T) {
 	c.apiError("DELETE", "/functions/sleep", nil, http.StatusConflict, CodeBuiltin)
 	c.apiError("PUT", "/functions/bad.name", random, http.StatusBadRequest, CodeBadName)
 	c.apiError("DELETE", "/functions/nothing", nil, http.StatusNotFound, CodeUnknownFunction)
+}
+
+func TestPluginCheckTimeout(t *testing.T) {
+	// A check that outlives the gateway's bound, as a plugin whose init code blocks
+	// makes it: the plugin is refused like any other that cannot be loaded.
+	slow := filepath.Join(t.TempDir(), "slow-burst")
+	if err := os.WriteFile(slow, []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t, clusterOptions{gateway: Options{Exe: slow, CheckTimeout: 200 * time.Millisecond}})
+	msg := c.apiError("PUT", "/functions/stuck", []byte("any bytes"), http.StatusUnprocessableEntity, "load_failed")
+	if !strings.Contains(msg, "did not finish") {
+		t.Errorf("message %q does not say the check did not finish", msg)
+	}
+	c.apiError("GET", "/functions/stuck", nil, http.StatusNotFound, CodeUnknownFunction)
 }

@@ -3,11 +3,15 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/burstgo/burst/invoker"
 )
@@ -70,6 +74,50 @@ func TestRecoverInterruptedFlare(t *testing.T) {
 	got := call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK)
 	if got.Status != invoker.StatusFailed || !strings.Contains(got.Error, "gateway stopped") || got.Ended.IsZero() {
 		t.Errorf("interrupted flare read back as %s %q", got.Status, got.Error)
+	}
+}
+
+func TestRecoverStopsOrphanedPacks(t *testing.T) {
+	ctx := context.Background()
+	for _, backend := range []string{invoker.BackendNATS, invoker.BackendJetStream} {
+		t.Run(backend, func(t *testing.T) {
+			c := newCluster(t, clusterOptions{})
+			inv := c.invokers[0]
+			// A gateway dies with a flare running: its record says running, and the
+			// invoker, which outlived that gateway, still runs the pack.
+			st := c.gw.store
+			if err := c.gw.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			id := "01900000-0000-7000-8000-0000000000b" + strconv.Itoa(len(backend))
+			rec := Record{ID: id, Function: "sleep", Size: 2, Granularity: 2, Backend: backend, Status: invoker.StatusRunning,
+				Created: time.Now().UTC(), Packs: []PackRecord{{Pack: 0, Invoker: inv.ID(), Ranks: [2]int{0, 1}}}}
+			if err := st.putFlare(ctx, &rec, false); err != nil {
+				t.Fatal(err)
+			}
+			a, _ := json.Marshal(invoker.Assignment{Flare: id, Function: "sleep", Size: 2, Granularity: 2, Backend: backend,
+				Timeout: time.Hour, Input: json.RawMessage(`"1h"`)})
+			m, err := c.conns[0].Request(invoker.AssignSubject(inv.ID()), a, 10*time.Second)
+			if err != nil || !strings.Contains(string(m.Data), `"ok":true`) {
+				t.Fatalf("assignment: %v %s", err, m.Data)
+			}
+			if hb := inv.Heartbeat(); hb.Used != 2 {
+				t.Fatalf("the orphaned pack holds %d slots, want 2", hb.Used)
+			}
+
+			c.startGateway(Options{})
+			eventually(t, func() bool { return inv.Heartbeat().Used == 0 }, "the orphaned pack to stop")
+			got := call[Record](c, "GET", "/flares/"+id, nil, http.StatusOK)
+			if got.Status != invoker.StatusFailed || !strings.Contains(got.Error, "gateway stopped") {
+				t.Errorf("interrupted flare read back as %s %q", got.Status, got.Error)
+			}
+			if backend == invoker.BackendJetStream {
+				js, _ := jetstream.New(c.conns[0])
+				if _, err := js.Stream(ctx, "BURST_"+id); !errors.Is(err, jetstream.ErrStreamNotFound) {
+					t.Errorf("the interrupted flare's stream is still there: %v", err)
+				}
+			}
+		})
 	}
 }
 

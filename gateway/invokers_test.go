@@ -53,12 +53,15 @@ func TestPlacementAcrossInvokers(t *testing.T) {
 	if rec.Packs[0].Invoker == rec.Packs[1].Invoker {
 		t.Errorf("both packs on %s, which has 4 slots", rec.Packs[0].Invoker)
 	}
-	// Plugins are fetched by digest by each invoker.
+	// The packs on the two invokers talked over NATS.
 	if rec.Comm.RemoteMessages == 0 {
 		t.Errorf("no remote traffic between the invokers: %+v", rec.Comm)
 	}
 	c.apiError("POST", "/flares", map[string]any{"function": "hello", "size": 8}, http.StatusServiceUnavailable, CodeNoCapacity)
 	c.apiError("POST", "/flares", map[string]any{"function": "hello", "size": 8, "granularity": 4, "backend": "memory"}, http.StatusServiceUnavailable, CodeNoCapacity)
+	// 8 slots in all, but packs of 3, 3 and 2 on two invokers of 4 never fit: refused,
+	// rather than queued at the head of the queue till its timeout.
+	c.apiError("POST", "/flares", map[string]any{"function": "hello", "size": 8, "granularity": 3}, http.StatusServiceUnavailable, CodeNoCapacity)
 	l := call[struct{ Invokers []InvokerInfo }](c, "GET", "/invokers", nil, http.StatusOK)
 	if len(l.Invokers) != 2 || l.Invokers[0].ID != "inv0" || l.Invokers[1].Slots != 4 || l.Invokers[0].LastHeartbeat.IsZero() {
 		t.Errorf("invokers %+v", l.Invokers)
@@ -66,7 +69,8 @@ func TestPlacementAcrossInvokers(t *testing.T) {
 }
 
 func TestInvokerLeaves(t *testing.T) {
-	c := newCluster(t, clusterOptions{slots: []int{8, 8}})
+	// Heartbeats are missed only after a minute: only the goodbye can tell the gateway.
+	c := newCluster(t, clusterOptions{slots: []int{8, 8}, gateway: Options{LostAfter: time.Minute}})
 	// A graceful shutdown says goodbye at once, without waiting for missed heartbeats.
 	c.invokers[1].Shutdown(t.Context())
 	c.invokers = c.invokers[:1]

@@ -54,6 +54,19 @@ type flare struct {
 	stored  bool       // the final record is written: no earlier state may overwrite it
 }
 
+// resultList returns the results in rank order, null for a worker that has not
+// succeeded (yet). Called with g.mu held.
+func (f *flare) resultList() []json.RawMessage {
+	out := make([]json.RawMessage, len(f.results))
+	for i, r := range f.results {
+		if r == nil {
+			r = json.RawMessage("null")
+		}
+		out[i] = r
+	}
+	return out
+}
+
 // endCause is why the gateway ended a flare before its packs all reported.
 type endCause struct {
 	status string
@@ -379,13 +392,7 @@ func (g *Gateway) finish(f *flare) {
 	g.setStatus(f, status)
 	f.rec.Ended, f.rec.Error = now, msg
 	rec := f.rec.clone()
-	rec.Results = make([]json.RawMessage, len(f.results))
-	for i, r := range f.results {
-		if r == nil {
-			r = json.RawMessage("null")
-		}
-		rec.Results[i] = r
-	}
+	rec.Results = f.resultList()
 	logs := flareLogs{Lines: append([]invoker.LogLine(nil), f.logs.Lines...), Dropped: f.logs.Dropped}
 	placed := g.scheduleLocked()
 	g.mu.Unlock()
@@ -496,7 +503,8 @@ func (g *Gateway) storeAccepted(ctx context.Context, f *flare) error {
 }
 
 // recover reads every stored flare back. One that was still queued or running belonged
-// to a gateway that stopped without recording its end: it is recorded as failed.
+// to a gateway that stopped without recording its end: it is recorded as failed, and its
+// packs, which may still run on invokers that outlived that gateway, are stopped.
 func (g *Gateway) recover(ctx context.Context) error {
 	stored, err := g.store.flareHeaders(ctx)
 	if err != nil {
@@ -517,6 +525,17 @@ func (g *Gateway) recover(ctx context.Context) error {
 				return fmt.Errorf("gateway: record interrupted flare %s: %w", rec.ID, err)
 			}
 			g.log.Warn("flare interrupted by a gateway stop", "flare", rec.ID)
+			// No gateway listens for those packs' reports any more, and this one does not
+			// count their slots: left alone they would run till their timeout.
+			c, _ := json.Marshal(invoker.Cancel{Flare: rec.ID, Status: invoker.StatusFailed, Reason: rec.Error})
+			if err := g.nc.Publish(invoker.SubjectCancel, c); err != nil {
+				g.log.Warn("cancel of an interrupted flare not sent", "flare", rec.ID, "err", err)
+			}
+			if rec.Backend == invoker.BackendJetStream {
+				if err := g.jetstream.EndFlare(ctx, rec.ID); err != nil {
+					g.log.Warn("jetstream stream of an interrupted flare not deleted", "flare", rec.ID, "err", err)
+				}
+			}
 		}
 		hdr := rec.header()
 		g.index[rec.ID] = &hdr

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	natscluster "github.com/burstgo/burst/cluster"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	natscluster "github.com/burstgo/burst/cluster"
 	"github.com/burstgo/burst/functions"
 	"github.com/burstgo/burst/invoker"
 )
@@ -109,9 +109,10 @@ type cluster struct {
 }
 
 type clusterOptions struct {
-	dir     string // JetStream store; empty means a new temporary one
-	slots   []int  // one invoker per entry; nil means one with the default slots
-	gateway Options
+	dir        string // JetStream store; empty means a new temporary one
+	slots      []int  // one invoker per entry; nil means one with the default slots
+	maxPayload int32  // the NATS server's; zero means the embedded server's default
+	gateway    Options
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -127,7 +128,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 	if c.dir == "" {
 		c.dir = t.TempDir()
 	}
-	srv, err := natscluster.RunServer(natscluster.ServerOptions{Port: -1, StoreDir: filepath.Join(c.dir, "nats")})
+	srv, err := natscluster.RunServer(natscluster.ServerOptions{Port: -1, StoreDir: filepath.Join(c.dir, "nats"), MaxPayload: o.maxPayload})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,25 +140,30 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 	for i, slots := range o.slots {
 		c.addInvoker(fmt.Sprintf("inv%d", i), slots)
 	}
-	opts := o.gateway
+	c.startGateway(o.gateway)
+	c.waitInvokers(len(o.slots))
+	return c
+}
+
+// startGateway starts a gateway with opts and the tests' defaults on the cluster's store.
+func (c *cluster) startGateway(opts Options) {
+	c.t.Helper()
 	opts.Conn = c.connect()
 	setDefault(&opts.Addr, "127.0.0.1:0")
 	setDefault(&opts.Exe, os.Args[0])
-	setDefault(&opts.TempDir, t.TempDir())
+	setDefault(&opts.TempDir, c.t.TempDir())
 	setDefault(&opts.Grace, 500*time.Millisecond)
 	if opts.Logger == nil {
-		opts.Logger = testLogger(t)
+		opts.Logger = testLogger(c.t)
 	}
 	gw, err := New(opts)
 	if err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
 	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
 	c.gw, c.url = gw, gw.URL()
-	c.waitInvokers(len(o.slots))
-	return c
 }
 
 func (c *cluster) connect() *nats.Conn {

@@ -43,19 +43,46 @@ func (g *Gateway) capacityError(s flareSpec) error {
 		return errorf(http.StatusServiceUnavailable, CodeNoCapacity,
 			"a pack of %d workers fits on no invoker: the largest has %d slots", s.granularity, largest)
 	}
+	// The totals may allow a flare whose packs still cannot be laid out, say three packs
+	// of 4 on two invokers of 6: queued, it would wait till its timeout at the head of
+	// the FIFO queue and hold back every flare behind it.
+	ids, free := g.slots(func(st *invokerState) int { return st.hb.Slots })
+	if fit(s, ids, free) == nil {
+		return errorf(http.StatusServiceUnavailable, CodeNoCapacity,
+			"the %d packs of up to %d workers do not fit on the invokers' slots even when all are free", s.packs(), s.granularity)
+	}
 	return nil
+}
+
+// slots returns the invokers' ids, sorted so that the same state gives the same choice,
+// and n of each. Called with g.mu held.
+func (g *Gateway) slots(n func(*invokerState) int) ([]string, map[string]int) {
+	ids := make([]string, 0, len(g.invokers))
+	free := make(map[string]int, len(g.invokers))
+	for id, st := range g.invokers {
+		ids = append(ids, id)
+		free[id] = n(st)
+	}
+	slices.Sort(ids)
+	return ids, free
 }
 
 // place finds an invoker for every pack of f and reserves their slots, or returns nil
 // and reserves nothing. Called with g.mu held.
 func (g *Gateway) place(f *flare) []placement {
-	ids := make([]string, 0, len(g.invokers))
-	free := make(map[string]int, len(g.invokers))
-	for id, st := range g.invokers {
-		ids = append(ids, id)
-		free[id] = st.free()
+	ids, free := g.slots((*invokerState).free)
+	out := fit(f.spec, ids, free)
+	for _, pl := range out {
+		st := g.invokers[pl.invoker]
+		st.used += pl.end - pl.first
+		st.packs++
 	}
-	slices.Sort(ids) // the same choice for the same state, for tests and reasoning
+	return out
+}
+
+// fit lays out the packs of s on the invokers ids, best fit, taking their slots from
+// free, or returns nil if some pack finds no room.
+func fit(s flareSpec, ids []string, free map[string]int) []placement {
 	bestFit := func(need int) string {
 		best := ""
 		for _, id := range ids {
@@ -65,7 +92,6 @@ func (g *Gateway) place(f *flare) []placement {
 		}
 		return best
 	}
-	s := f.spec
 	out := make([]placement, s.packs())
 	memory := ""
 	if s.backend == invoker.BackendMemory {
@@ -84,11 +110,6 @@ func (g *Gateway) place(f *flare) []placement {
 		}
 		free[id] -= end - first
 		out[p] = placement{pack: p, first: first, end: end, invoker: id}
-	}
-	for _, pl := range out {
-		st := g.invokers[pl.invoker]
-		st.used += pl.end - pl.first
-		st.packs++
 	}
 	return out
 }
@@ -110,6 +131,11 @@ func (g *Gateway) releasePack(f *flare, p int) {
 // scheduleLocked places the flares at the head of the queue while they fit and returns
 // them, to be dispatched once g.mu is released. Called with g.mu held.
 func (g *Gateway) scheduleLocked() []*flare {
+	if g.closing {
+		// Shutdown is cancelling every flare: one that a finished flare's slots let in
+		// would only start its workers to have them cancelled.
+		return nil
+	}
 	var placed []*flare
 	for len(g.queue) > 0 {
 		f := g.queue[0]

@@ -77,6 +77,7 @@ func TestCapacityError(t *testing.T) {
 		{12, 4, "nats", true}, // busy slots only make it wait
 		{13, 4, "nats", false},
 		{9, 9, "nats", false},
+		{12, 3, "nats", false}, // the totals allow it, but packs 3,3,3,3 on 8 and 4 slots never fit
 		{8, 1, "memory", true},
 		{9, 1, "memory", false},
 	}
@@ -85,5 +86,23 @@ func TestCapacityError(t *testing.T) {
 		if (err == nil) != tt.ok {
 			t.Errorf("N=%d g=%d %s: %v, want ok=%v", tt.size, tt.g, tt.backend, err, tt.ok)
 		}
+	}
+}
+
+func TestScheduleWhileClosing(t *testing.T) {
+	for _, closing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("closing=%v", closing), func(t *testing.T) {
+			g := &Gateway{invokers: map[string]*invokerState{"a": {hb: invoker.Heartbeat{Slots: 4}}}, closing: closing}
+			g.metrics = newMetrics(g)
+			f := &flare{spec: flareSpec{size: 2, granularity: 2, backend: "nats"}, queued: true}
+			g.queue = []*flare{f}
+			placed := g.scheduleLocked()
+			if got := len(placed) == 1; got == closing {
+				t.Errorf("placed %d flares; a closing gateway must place none, an open one the flare", len(placed))
+			}
+			if f.queued == (len(placed) == 1) || g.invokers["a"].used != 2*len(placed) {
+				t.Errorf("queued %v, %d slots used after placing %d flares", f.queued, g.invokers["a"].used, len(placed))
+			}
+		})
 	}
 }

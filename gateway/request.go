@@ -44,9 +44,9 @@ type flareSpec struct {
 
 func (s flareSpec) packs() int { return (s.size + s.granularity - 1) / s.granularity }
 
-// limits of a request that do not depend on the cluster.
+// limits of a request that do not depend on the cluster. The body's size is bounded by
+// the handler's reader.
 type limits struct {
-	maxBody        int64
 	defaultTimeout time.Duration
 	maxTimeout     time.Duration
 }

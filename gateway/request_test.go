@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-var testLimits = limits{maxBody: 1 << 20, defaultTimeout: time.Minute, maxTimeout: time.Hour}
+var testLimits = limits{defaultTimeout: time.Minute, maxTimeout: time.Hour}
 
 func TestDecodeFlareRequest(t *testing.T) {
 	tests := []struct {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,7 +29,8 @@ const (
 	BucketLogs = "burst-logs"
 )
 
-// partBudget bounds the bytes of one value of the results bucket.
+// partBudget bounds the bytes of one value of the results bucket, counted as putFlare
+// estimates them.
 const partBudget = 2 << 20
 
 // store is the gateway's durable state in JetStream.
@@ -40,6 +40,11 @@ type store struct {
 	results   jetstream.KeyValue
 	logs      jetstream.KeyValue
 	plugins   jetstream.ObjectStore
+
+	// maxValue is the largest value the server takes, and partBudget the estimate a
+	// value of the results bucket is cut at: a NATS server of its own, which --nats
+	// joins, takes 1 MiB messages by default, not the embedded server's 8 MiB.
+	maxValue, partBudget int
 }
 
 func openStore(ctx context.Context, nc *nats.Conn) (*store, error) {
@@ -47,7 +52,12 @@ func openStore(ctx context.Context, nc *nats.Conn) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: jetstream: %w", err)
 	}
-	s := &store{}
+	// Room for the subject and headers of the message that carries a value.
+	maxValue := int(nc.MaxPayload()) - 4<<10
+	// A part holds workers until the estimate reaches the budget, and its last worker
+	// may bring a result of up to half the payload (the invoker's own bound): a quarter
+	// leaves room for both.
+	s := &store{maxValue: maxValue, partBudget: min(partBudget, maxValue/4)}
 	for _, b := range []struct {
 		kv   *jetstream.KeyValue
 		name string
@@ -208,7 +218,7 @@ func (s *store) putFlare(ctx context.Context, r *Record, full bool) error {
 	if full && len(r.Workers) > 0 {
 		for first := 0; first < len(r.Workers); {
 			end, size := first, 0
-			for end < len(r.Workers) && (end == first || size < partBudget) {
+			for end < len(r.Workers) && (end == first || size < s.partBudget) {
 				if end < len(r.Results) {
 					size += len(r.Results[end])
 				}
@@ -276,8 +286,23 @@ type flareLogs struct {
 	Dropped int               `json:"dropped"`
 }
 
+// putLogs writes a flare's log lines; the last lines go, counted as dropped, if they do
+// not fit in one value.
 func (s *store) putLogs(ctx context.Context, id string, l flareLogs) error {
-	return putJSON(ctx, s.logs, id, l)
+	b, err := json.Marshal(l)
+	for err == nil && len(b) > s.maxValue && len(l.Lines) > 0 {
+		keep := min(len(l.Lines)-1, len(l.Lines)*s.maxValue/len(b))
+		l.Dropped += len(l.Lines) - keep
+		l.Lines = l.Lines[:keep]
+		b, err = json.Marshal(l)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := s.logs.Put(ctx, id, b); err != nil {
+		return fmt.Errorf("gateway: put %s in %s: %w", id, s.logs.Bucket(), err)
+	}
+	return nil
 }
 
 func (s *store) flareLogs(ctx context.Context, id string) (flareLogs, error) {
@@ -287,10 +312,4 @@ func (s *store) flareLogs(ctx context.Context, id string) (flareLogs, error) {
 		return flareLogs{Lines: []invoker.LogLine{}}, nil
 	}
 	return l, err
-}
-
-// validKey reports whether id can be a key of the buckets, to answer a malformed id
-// with 404 rather than a store error.
-func validKey(id string) bool {
-	return id != "" && len(id) <= 128 && !strings.ContainsAny(id, ".*> \t\r\n/\\")
 }

@@ -4,42 +4,96 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/burstgo/burst/invoker"
 )
 
 func TestStoreFlareParts(t *testing.T) {
-	c := newCluster(t, clusterOptions{})
 	ctx := context.Background()
-	// Results large enough to need several values of the results bucket.
-	big := json.RawMessage(`"` + strings.Repeat("r", 600<<10) + `"`)
-	rec := Record{ID: "01900000-0000-7000-8000-0000000000aa", Function: "f", Size: 10, Granularity: 5,
-		Status: "succeeded", Created: time.Now().UTC(), Packs: []PackRecord{}}
-	for r := range 10 {
-		rec.Workers = append(rec.Workers, WorkerRecord{Rank: r, Pack: r / 5, Status: "succeeded"})
-		rec.Results = append(rec.Results, big)
+	tests := []struct {
+		name       string
+		maxPayload int32 // of the NATS server; zero means the embedded server's 8 MiB
+		workers    int
+		result     int // bytes of each worker's result
+		minParts   int
+	}{
+		{"large results", 0, 10, 600 << 10, 3},
+		// A NATS server of its own, as --nats joins, takes 1 MiB messages by default.
+		{"large results, 1 MiB messages", 1 << 20, 10, 400 << 10, 4},
+		{"10,000 workers, 1 MiB messages", 1 << 20, 10000, 60, 2},
 	}
-	if err := c.gw.store.putFlare(ctx, &rec, true); err != nil {
-		t.Fatal(err)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCluster(t, clusterOptions{maxPayload: tt.maxPayload})
+			res := json.RawMessage(`"` + strings.Repeat("r", tt.result) + `"`)
+			rec := Record{ID: fmt.Sprintf("01900000-0000-7000-8000-0000000000a%d", i), Function: "f", Size: tt.workers,
+				Granularity: tt.workers, Status: "succeeded", Created: time.Now().UTC(), Packs: []PackRecord{}}
+			for r := range tt.workers {
+				rec.Workers = append(rec.Workers, WorkerRecord{Rank: r, Status: "succeeded", Start: rec.Created, End: rec.Created})
+				rec.Results = append(rec.Results, res)
+			}
+			if err := c.gw.store.putFlare(ctx, &rec, true); err != nil {
+				t.Fatal(err)
+			}
+			var sf storedFlare
+			if _, err := getJSON(ctx, c.gw.store.flares, rec.ID, &sf); err != nil {
+				t.Fatal(err)
+			}
+			if len(sf.Parts) < tt.minParts || sf.Workers != nil || sf.Results != nil {
+				t.Errorf("stored header: %d parts, want at least %d, and no workers", len(sf.Parts), tt.minParts)
+			}
+			got, err := c.gw.store.flare(ctx, rec.ID, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Workers) != tt.workers || len(got.Results) != tt.workers || string(got.Results[tt.workers-1]) != string(res) ||
+				got.Workers[tt.workers-1].Rank != tt.workers-1 {
+				t.Errorf("read back %d workers, %d results", len(got.Workers), len(got.Results))
+			}
+		})
 	}
-	var sf storedFlare
-	if _, err := getJSON(ctx, c.gw.store.flares, rec.ID, &sf); err != nil {
-		t.Fatal(err)
-	}
-	if len(sf.Parts) < 3 || sf.Workers != nil || sf.Results != nil {
-		t.Errorf("stored header: %d parts, workers %v", len(sf.Parts), sf.Workers)
-	}
-	got, err := c.gw.store.flare(ctx, rec.ID, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got.Workers) != 10 || len(got.Results) != 10 || string(got.Results[9]) != string(big) {
-		t.Errorf("read back %d workers, %d results", len(got.Workers), len(got.Results))
-	}
-	if _, err := c.gw.store.flare(ctx, "nothing", false); !errors.Is(err, errNotStored) {
+}
+
+func TestStoreMissingFlare(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	if _, err := c.gw.store.flare(context.Background(), "nothing", false); !errors.Is(err, errNotStored) {
 		t.Errorf("missing flare: %v", err)
 	}
+}
 
+func TestStoreLogsFit(t *testing.T) {
+	ctx := context.Background()
+	// 500 lines of 4 KiB that JSON escapes to 24 KiB each: more than one value holds.
+	line := invoker.LogLine{Rank: 3, Level: "INFO", Message: strings.Repeat("<", 4<<10)}
+	tests := []struct {
+		name       string
+		maxPayload int32
+		lines      int
+		keepAll    bool
+	}{
+		{"a few lines", 1 << 20, 10, true},
+		{"over 1 MiB messages", 1 << 20, 500, false},
+		{"over the embedded server's 8 MiB", 0, 500, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCluster(t, clusterOptions{maxPayload: tt.maxPayload})
+			id := "01900000-0000-7000-8000-0000000000c0"
+			if err := c.gw.store.putLogs(ctx, id, flareLogs{Lines: slices.Repeat([]invoker.LogLine{line}, tt.lines), Dropped: 1}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.gw.store.flareLogs(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Lines)+got.Dropped != tt.lines+1 || len(got.Lines) == 0 || (len(got.Lines) == tt.lines) != tt.keepAll {
+				t.Errorf("%d lines kept, %d dropped, of %d and 1 dropped", len(got.Lines), got.Dropped, tt.lines)
+			}
+		})
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/burstgo/burst/cluster"
 	"os"
 	"testing"
 	"time"
@@ -12,6 +11,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
+
+	"github.com/burstgo/burst/cluster"
 )
 
 func TestMain(m *testing.M) {

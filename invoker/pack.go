@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/functions"
 )
@@ -122,7 +124,7 @@ func (p *packRun) progress(allStarted, done <-chan struct{}, starts []time.Time)
 		for i, s := range starts {
 			ws[i] = WorkerEvent{Rank: p.first + i, Status: StatusRunning, Start: s}
 		}
-		p.publish(Event{Type: EventStarted, Workers: ws})
+		p.report(Event{Type: EventStarted, Workers: ws})
 		sent = true
 	}
 	for {
@@ -149,13 +151,24 @@ func (p *packRun) flushLogs() {
 	if len(lines) == 0 && dropped == 0 {
 		return
 	}
-	// Keep each event well under the payload limit.
-	const batch = 1000
-	for len(lines) > batch {
-		p.publish(Event{Type: EventLogs, Lines: lines[:batch]})
-		lines = lines[batch:]
+	p.sendLogs(lines, dropped)
+}
+
+// sendLogs publishes lines in as few events as the NATS payload limit allows: a batch
+// over it is sent in halves, and a line over it on its own is dropped and counted.
+func (p *packRun) sendLogs(lines []LogLine, dropped int) {
+	err := p.publish(Event{Type: EventLogs, Lines: lines, Dropped: dropped})
+	switch {
+	case err == nil:
+	case !errors.Is(err, nats.ErrMaxPayload):
+		p.log.Error("log lines not sent", "lines", len(lines), "err", err)
+	case len(lines) <= 1:
+		p.report(Event{Type: EventLogs, Dropped: dropped + len(lines)})
+	default:
+		half := len(lines) / 2
+		p.sendLogs(lines[:half], 0)
+		p.sendLogs(lines[half:], dropped)
 	}
-	p.publish(Event{Type: EventLogs, Lines: lines, Dropped: dropped})
 }
 
 // eventBudget bounds the results and errors packed in one workers event.
@@ -211,7 +224,7 @@ func (p *packRun) finish(ctx context.Context, errs []error, starts, ends []time.
 			size += len(ws[k].Result) + len(ws[k].Error) + 200
 			k++
 		}
-		p.publish(Event{Type: EventWorkers, Workers: ws[:k]})
+		p.report(Event{Type: EventWorkers, Workers: ws[:k]})
 		ws = ws[k:]
 	}
 	counters := p.pack.Counters()
@@ -219,7 +232,7 @@ func (p *packRun) finish(ctx context.Context, errs []error, starts, ends []time.
 	if cause != nil {
 		end.Error = cause.Error()
 	}
-	p.publish(end)
+	p.report(end)
 	if err := p.inv.nc.Flush(); err != nil {
 		p.log.Warn("events may be lost", "err", err)
 	}
@@ -249,14 +262,22 @@ func classify(ctx context.Context, pack *comm.Pack, err error) string {
 	return StatusFailed
 }
 
-func (p *packRun) publish(ev Event) {
+// publish sends ev to the gateway.
+func (p *packRun) publish(ev Event) error {
 	ev.Flare, ev.Pack, ev.Invoker, ev.Time = p.a.Flare, p.a.Pack, p.inv.opts.ID, time.Now()
 	b, err := json.Marshal(ev)
 	if err != nil {
-		p.log.Error("event not sent", "type", ev.Type, "err", err)
-		return
+		return err
 	}
 	if err := p.inv.nc.Publish(EventSubject(p.a.Flare), b); err != nil {
-		p.log.Error("event not sent", "type", ev.Type, "bytes", len(b), "err", err)
+		return fmt.Errorf("%d bytes: %w", len(b), err)
+	}
+	return nil
+}
+
+// report publishes ev and logs a failure.
+func (p *packRun) report(ev Event) {
+	if err := p.publish(ev); err != nil {
+		p.log.Error("event not sent", "type", ev.Type, "err", err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +79,56 @@ func TestBackendsAndResults(t *testing.T) {
 						t.Errorf("worker %d result %s", w.Rank, w.Result)
 					}
 				}
+			}
+		})
+	}
+}
+
+func TestFlushLogsUnderPayloadLimit(t *testing.T) {
+	e := newEnv(t, Options{})
+	attrs := func(n int) map[string]string {
+		m := make(map[string]string, n)
+		for i := range n {
+			m["k"+strconv.Itoa(i)] = strings.Repeat("v", maxLogValue)
+		}
+		return m
+	}
+	tests := []struct {
+		name    string
+		lines   int
+		attrs   int
+		kept    int
+		dropped int
+	}{
+		{"a few lines", 10, 1, 10, 0},
+		// 1,000 lines of 4 KiB and 5 KiB of attributes: 9 MiB, over the server's 8 MiB.
+		{"more than one message holds", 1000, 5, 1000, 0},
+		// One line whose attributes alone are over the limit: dropped, and counted.
+		{"a line over the limit", 1, 10000, 0, 1},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			flare := "logs" + strconv.Itoa(i)
+			ch := e.events(flare)
+			p := &packRun{inv: e.inv, a: Assignment{Flare: flare}, log: slog.New(slog.DiscardHandler),
+				logs: newLogSink(0, 10, tt.lines, slog.LevelInfo, nil)}
+			for r := range tt.lines {
+				p.logs.add(LogLine{Rank: r % 10, Level: "INFO", Message: strings.Repeat("m", maxLogMessage), Attrs: attrs(tt.attrs)})
+			}
+			p.flushLogs()
+			kept, dropped := 0, 0
+			timeout := time.After(20 * time.Second)
+			for kept+dropped < tt.lines {
+				select {
+				case ev := <-ch:
+					kept += len(ev.Lines)
+					dropped += ev.Dropped
+				case <-timeout:
+					t.Fatalf("%d lines and %d dropped reached the gateway, want %d and %d", kept, dropped, tt.kept, tt.dropped)
+				}
+			}
+			if kept != tt.kept || dropped != tt.dropped {
+				t.Errorf("%d lines and %d dropped reached the gateway, want %d and %d", kept, dropped, tt.kept, tt.dropped)
 			}
 		})
 	}

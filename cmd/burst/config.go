@@ -117,6 +117,9 @@ func (c *config) check() error {
 		return fmt.Errorf("shutdown timeout %s: want more than 0", c.ShutdownTimeout)
 	case c.FlareTimeout <= 0:
 		return fmt.Errorf("flare timeout %s: want more than 0", c.FlareTimeout)
+	case len(c.Routes) > 0 && c.ClusterPort == 0 && c.NATSURL == "":
+		// The embedded server routes only from a cluster port of its own.
+		return errors.New("nats routes need a cluster port: give --nats-cluster-port (BURST_NATS_CLUSTER_PORT)")
 	}
 	return nil
 }

@@ -64,6 +64,7 @@ func newRootCmd(cfg *config) *cobra.Command {
 		newInvokerCmd(cfg),
 		newFnCmd(),
 		newBenchCmd(),
+		newDataCmd(),
 	)
 	return root
 }

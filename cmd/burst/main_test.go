@@ -4,11 +4,49 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
+
+// TestMain doubles as `burst fn check PATH`: the gateway checks an uploaded plugin by
+// running its own executable, which in these tests is this test binary.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "fn" {
+		os.Exit(run(context.Background(), os.Args[1:], nil, os.Stdout, os.Stderr))
+	}
+	code := m.Run()
+	if pluginDir != "" {
+		os.RemoveAll(pluginDir)
+	}
+	os.Exit(code)
+}
+
+// pluginDir holds the plugin helloPlugin builds.
+var pluginDir string
+
+// helloPlugin builds the hello example with `burst fn build`, once per test binary, and
+// returns the plugin's path.
+var helloPlugin = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "burst-cmd-test-")
+	if err != nil {
+		return "", err
+	}
+	pluginDir = dir
+	so := filepath.Join(dir, "hello.so")
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"fn", "build", "../../functions/examples/hello/plugin", "-o", so}, nil, &out, &errOut); code != 0 {
+		return "", fmt.Errorf("fn build: exit %d: %s", code, errOut.String())
+	}
+	if strings.TrimSpace(out.String()) != so {
+		return "", fmt.Errorf("fn build printed %q, want the plugin's path", out.String())
+	}
+	return so, nil
+})
 
 func TestRun(t *testing.T) {
 	random := filepath.Join(t.TempDir(), "random.so")
@@ -44,17 +82,17 @@ func TestFnBuildAndCheck(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a plugin")
 	}
-	so := filepath.Join(t.TempDir(), "hello.so")
+	so, err := helloPlugin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In a child process, as the gateway runs it: opening the plugin here would keep the
+	// in-process invoker of the serve tests from opening it again.
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"fn", "build", "../../functions/examples/hello/plugin", "-o", so}, nil, &out, &errOut); code != 0 {
-		t.Fatalf("fn build: exit %d: %s", code, errOut.String())
-	}
-	if strings.TrimSpace(out.String()) != so {
-		t.Errorf("fn build printed %q, want the plugin's path", out.String())
-	}
-	out.Reset()
-	if code := run(context.Background(), []string{"fn", "check", so}, nil, &out, &errOut); code != 0 {
-		t.Fatalf("fn check: exit %d: %s %s", code, out.String(), errOut.String())
+	cmd := exec.Command(os.Args[0], "fn", "check", so)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("fn check: %v: %s %s", err, out.String(), errOut.String())
 	}
 	var report struct {
 		OK   bool `json:"ok"`
@@ -63,7 +101,7 @@ func TestFnBuildAndCheck(t *testing.T) {
 			GoVersion string `json:"go_version"`
 		} `json:"info"`
 	}
-	if err := json.Unmarshal(out.Bytes(), &report); err != nil || !report.OK {
+	if err := json.Unmarshal(out.Bytes(), &report); err != nil || !report.OK || len(report.Info.Digest) != 64 || report.Info.GoVersion == "" {
 		t.Errorf("fn check printed %q (%v)", out.String(), err)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/burstgo/burst/cluster"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/burstgo/burst/cluster"
 	"github.com/burstgo/burst/gateway"
 	"github.com/burstgo/burst/invoker"
 )

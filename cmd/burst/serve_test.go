@@ -1,11 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"strings"
+	"os"
 	"testing"
 	"time"
 
@@ -32,6 +33,20 @@ func serve(t *testing.T, dir string) (url string, stop func() error) {
 		cancel()
 		t.Fatal("serve did not come up")
 	}
+	// The gateway hears of the invoker a moment after it listens.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve not ready: %v", err)
+		}
+	}
 	stopped := false
 	stop = func() error {
 		if stopped {
@@ -45,53 +60,73 @@ func serve(t *testing.T, dir string) (url string, stop func() error) {
 	return url, stop
 }
 
-func post(t *testing.T, url, body string) gateway.Record {
+// call sends a request, checks the status and decodes the answer into a T.
+func call[T any](t *testing.T, method, url string, body []byte, want int) T {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var rec gateway.Record
-	if err := json.NewDecoder(resp.Body).Decode(&rec); err != nil {
-		t.Fatal(err)
-	}
-	return rec
-}
-
-func get(t *testing.T, url string) gateway.Record {
-	t.Helper()
-	resp, err := http.Get(url)
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d", url, resp.StatusCode)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d, want %d: %s", method, url, resp.StatusCode, want, b)
 	}
-	var rec gateway.Record
-	json.NewDecoder(resp.Body).Decode(&rec)
-	return rec
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%s %s: %v: %s", method, url, err, b)
+	}
+	return v
 }
 
 func TestServeRestartKeepsRecords(t *testing.T) {
 	dir := t.TempDir()
 	url, stop := serve(t, dir)
-	done := post(t, url+"/flares?wait=true", `{"function":"hello","size":8,"granularity":4,"input":{"x":1}}`)
+	done := call[gateway.Record](t, "POST", url+"/flares?wait=true", []byte(`{"function":"hello","size":8,"granularity":4,"input":{"x":1}}`), http.StatusOK)
 	if done.Status != "succeeded" || len(done.Results) != 8 || len(done.Packs) != 2 {
 		t.Fatalf("hello flare: %s %q, %d results", done.Status, done.Error, len(done.Results))
 	}
-	inFlight := post(t, url+"/flares", `{"function":"sleep","size":2,"input":"1m"}`)
+	var fn gateway.FunctionRecord
+	if !testing.Short() {
+		// A plugin, checked by this binary in a child process as `burst fn check`.
+		so, err := helloPlugin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(so)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn = call[gateway.FunctionRecord](t, "PUT", url+"/functions/greet", b, http.StatusCreated)
+	}
+	inFlight := call[gateway.Record](t, "POST", url+"/flares", []byte(`{"function":"sleep","size":2,"input":"1m"}`), http.StatusAccepted)
 	// Graceful shutdown, as on SIGTERM: the flare in flight ends as cancelled.
 	if err := stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
 
 	url, _ = serve(t, dir)
-	if got := get(t, url+"/flares/"+done.ID); got.Status != "succeeded" || len(got.Workers) != 8 {
+	if got := call[gateway.Record](t, "GET", url+"/flares/"+done.ID, nil, http.StatusOK); got.Status != "succeeded" || len(got.Workers) != 8 {
 		t.Errorf("after restart: %s with %d workers", got.Status, len(got.Workers))
 	}
-	if got := get(t, url+"/flares/"+inFlight.ID); got.Status != "cancelled" {
+	if got := call[gateway.Record](t, "GET", url+"/flares/"+inFlight.ID, nil, http.StatusOK); got.Status != "cancelled" {
 		t.Errorf("flare in flight at shutdown is %s, want cancelled", got.Status)
+	}
+	if testing.Short() {
+		return
+	}
+	if got := call[gateway.FunctionRecord](t, "GET", url+"/functions/greet", nil, http.StatusOK); got != fn {
+		t.Errorf("function after restart %+v, want %+v", got, fn)
+	}
+	rec := call[gateway.Record](t, "POST", url+"/flares?wait=true", []byte(`{"function":"greet","size":2,"input":"hi"}`), http.StatusOK)
+	if rec.Status != "succeeded" || rec.Version != fn.Version || string(rec.Results[1]) != `{"rank":1,"size":2,"pack":0,"input":"hi"}` {
+		t.Errorf("plugin after restart: %s %q %s", rec.Status, rec.Error, rec.Results)
 	}
 }

@@ -1,7 +1,6 @@
 package dataset
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"fmt"
@@ -93,26 +92,20 @@ func (g Graph) WriteEdgeList(w io.Writer) error {
 		return err
 	}
 	g = g.WithDefaults()
-	bw := bufio.NewWriterSize(w, 1<<16)
-	fmt.Fprintf(bw, "# burst graph: nodes=%d degree=%v seed=%d\n", g.Nodes, g.Degree, g.Seed)
+	lw := newLineWriter(w)
+	lw.line = fmt.Appendf(lw.line, "# burst graph: nodes=%d degree=%v seed=%d", g.Nodes, g.Degree, g.Seed)
+	lw.end()
 	var targets []uint32
-	var line []byte
 	for u := range g.Nodes {
 		targets = g.OutEdges(u, targets[:0])
 		for _, v := range targets {
-			line = strconv.AppendInt(line[:0], u, 10)
-			line = append(line, ' ')
-			line = strconv.AppendUint(line, uint64(v), 10)
-			line = append(line, '\n')
-			if _, err := bw.Write(line); err != nil {
-				return fmt.Errorf("dataset: %w", err)
-			}
+			lw.line = strconv.AppendInt(lw.line, u, 10)
+			lw.line = append(lw.line, ' ')
+			lw.line = strconv.AppendUint(lw.line, uint64(v), 10)
+			lw.end()
 		}
 	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("dataset: %w", err)
-	}
-	return nil
+	return lw.flush()
 }
 
 // ReadEdges reads part part of parts of an edge list: one directed edge a line, the

@@ -2,8 +2,6 @@ package dataset
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -102,10 +100,7 @@ func TestEdgeListRoundTrip(t *testing.T) {
 	if err := g.WriteEdgeList(&buf); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "edges.txt")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, "edges.txt", buf.String())
 	offsets, targets := g.Generate(0, g.Nodes)
 	for _, parts := range []int{1, 4, 9} {
 		var src, dst []uint32

@@ -1,17 +1,18 @@
 package dataset
 
 import (
-	"bufio"
 	"cmp"
 	"fmt"
 	"io"
-	"strconv"
 )
 
 // Limits of generated points.
 const (
 	MaxPoints = 1 << 36
 	MaxDims   = 1 << 12
+	// MaxCenterCoords bounds clusters × dims, the coordinates of the mixture's centres,
+	// which every generator call makes (128 MiB).
+	MaxCenterCoords = 1 << 24
 )
 
 // Points describes a seeded Gaussian mixture: Clusters centres drawn uniformly in
@@ -47,6 +48,8 @@ func (p Points) Validate() error {
 		return fmt.Errorf("dataset: %d dims, want 1 to %d", p.Dims, MaxDims)
 	case p.Clusters < 1 || p.Clusters > 1<<20:
 		return fmt.Errorf("dataset: %d clusters, want 1 to %d", p.Clusters, 1<<20)
+	case int64(p.Clusters)*int64(p.Dims) > MaxCenterCoords:
+		return fmt.Errorf("dataset: %d clusters of %d dims, want at most %d coordinates of centres", p.Clusters, p.Dims, MaxCenterCoords)
 	case !(p.Spread > 0 && p.Spread < 1e12):
 		return fmt.Errorf("dataset: spread %v, want a positive number", p.Spread)
 	}
@@ -89,29 +92,15 @@ func (p Points) WriteCSV(w io.Writer) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(w, 1<<16)
-	var line []byte
+	lw := newLineWriter(w)
 	const block = 4096
 	for lo := int64(0); lo < p.N; lo += block {
 		rows := p.Generate(lo, min(lo+block, p.N))
 		for i := 0; i < len(rows); i += p.Dims {
-			line = line[:0]
-			for d, x := range rows[i : i+p.Dims] {
-				if d > 0 {
-					line = append(line, ',')
-				}
-				line = strconv.AppendFloat(line, x, 'g', -1, 64)
-			}
-			line = append(line, '\n')
-			if _, err := bw.Write(line); err != nil {
-				return fmt.Errorf("dataset: %w", err)
-			}
+			lw.floats(rows[i : i+p.Dims])
 		}
 	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("dataset: %w", err)
-	}
-	return nil
+	return lw.flush()
 }
 
 // ReadPoints reads part part of parts of a CSV file of points: one point a line,

@@ -3,8 +3,6 @@ package dataset
 import (
 	"bytes"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,12 +15,7 @@ func TestPointsGenerateParts(t *testing.T) {
 		t.Fatalf("got %d numbers, want %d", len(all), 1001*3)
 	}
 	for _, parts := range []int{1, 4, 7} {
-		var joined []float64
-		for part := range parts {
-			lo, hi := Split(p.N, parts, part)
-			joined = append(joined, p.Generate(lo, hi)...)
-		}
-		if !slices.Equal(joined, all) {
+		if !slices.Equal(inParts(p.N, parts, p.Generate), all) {
 			t.Errorf("%d parts do not make the whole dataset", parts)
 		}
 	}
@@ -67,6 +60,9 @@ func TestPointsValidate(t *testing.T) {
 		{Points{N: 5, Dims: -1}, "-1 dims"},
 		{Points{N: 5, Dims: MaxDims + 1}, "dims"},
 		{Points{N: 5, Clusters: -3}, "-3 clusters"},
+		{Points{N: 5, Clusters: 1 << 20, Dims: MaxDims}, "1048576 clusters of 4096 dims"},
+		{Points{N: 5, Clusters: MaxCenterCoords / 64, Dims: 64}, ""},
+		{Points{N: 5, Clusters: MaxCenterCoords/64 + 1, Dims: 64}, "coordinates of centres"},
 		{Points{N: 5, Spread: -1}, "spread"},
 		{Points{N: 5, Spread: math.NaN()}, "spread"},
 	}
@@ -82,14 +78,11 @@ func TestPointsValidate(t *testing.T) {
 // number of parts.
 func TestPointsCSVRoundTrip(t *testing.T) {
 	p := Points{N: 777, Dims: 4, Clusters: 3, Seed: 5}
-	path := filepath.Join(t.TempDir(), "points.csv")
 	var buf bytes.Buffer
 	if err := p.WriteCSV(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, "points.csv", buf.String())
 	want := p.Generate(0, p.N)
 	for _, parts := range []int{1, 3, 8} {
 		var got []float64

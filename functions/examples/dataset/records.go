@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
 )
 
 // TeraSort's record layout.
@@ -99,25 +98,15 @@ func (r Records) WriteTo(w io.Writer) (int64, error) {
 // no separators; the size must be a multiple of RecordSize): the records of
 // Split(records, parts, part).
 func ReadRecords(path string, part, parts int) ([]byte, error) {
-	if err := checkPart(parts, part); err != nil {
+	f, size, err := openPart(path, part, parts)
+	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("dataset: %w", err)
-	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("dataset: %w", err)
+	if size%RecordSize != 0 {
+		return nil, fmt.Errorf("dataset: %s has %d bytes, not a whole number of %d-byte records", path, size, RecordSize)
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("dataset: %s is not a regular file", path)
-	}
-	if st.Size()%RecordSize != 0 {
-		return nil, fmt.Errorf("dataset: %s has %d bytes, not a whole number of %d-byte records", path, st.Size(), RecordSize)
-	}
-	lo, hi := Split(st.Size()/RecordSize, parts, part)
+	lo, hi := Split(size/RecordSize, parts, part)
 	out := make([]byte, (hi-lo)*RecordSize)
 	if _, err := f.ReadAt(out, lo*RecordSize); err != nil && !(err == io.EOF && hi == lo) {
 		return nil, fmt.Errorf("dataset: %s: %w", path, err)

@@ -1,17 +1,17 @@
 package dataset
 
 import (
-	"bufio"
 	"cmp"
 	"fmt"
 	"io"
-	"strconv"
 )
 
 // Limits of regression datasets.
 const (
 	MaxSamples  = 1 << 24
 	MaxFeatures = 256
+	// MaxSampleValues bounds samples × features, all made at once (512 MiB).
+	MaxSampleValues = 1 << 26
 )
 
 // Regression describes a seeded regression dataset: features drawn uniformly in
@@ -44,6 +44,8 @@ func (r Regression) Validate() error {
 		return fmt.Errorf("dataset: %d samples, want 2 to %d", r.Samples, MaxSamples)
 	case r.Features < 1 || r.Features > MaxFeatures:
 		return fmt.Errorf("dataset: %d features, want 1 to %d", r.Features, MaxFeatures)
+	case int64(r.Samples)*int64(r.Features) > MaxSampleValues:
+		return fmt.Errorf("dataset: %d samples of %d features, want at most %d values", r.Samples, r.Features, MaxSampleValues)
 	case !(r.Noise > 0 && r.Noise < 1e12):
 		return fmt.Errorf("dataset: noise %v, want a positive number", r.Noise)
 	}
@@ -82,24 +84,11 @@ func (r Regression) WriteCSV(w io.Writer) error {
 	}
 	r = r.WithDefaults()
 	x, y := r.Generate()
-	bw := bufio.NewWriterSize(w, 1<<16)
-	var line []byte
-	for i, t := range y {
-		line = line[:0]
-		for _, v := range x[i*r.Features : (i+1)*r.Features] {
-			line = strconv.AppendFloat(line, v, 'g', -1, 64)
-			line = append(line, ',')
-		}
-		line = strconv.AppendFloat(line, t, 'g', -1, 64)
-		line = append(line, '\n')
-		if _, err := bw.Write(line); err != nil {
-			return fmt.Errorf("dataset: %w", err)
-		}
+	lw := newLineWriter(w)
+	for i := range y {
+		lw.floats(x[i*r.Features:(i+1)*r.Features], y[i:i+1])
 	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("dataset: %w", err)
-	}
-	return nil
+	return lw.flush()
 }
 
 // ReadSamples reads a whole CSV file of samples: one a line, the features then the

@@ -3,8 +3,6 @@ package dataset
 import (
 	"bytes"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -45,10 +43,7 @@ func TestRegressionCSVRoundTrip(t *testing.T) {
 	if err := r.WriteCSV(&buf); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "samples.csv")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, "samples.csv", buf.String())
 	x, y, features, err := ReadSamples(path)
 	wx, wy := r.Generate()
 	if err != nil || features != 4 || !slices.Equal(x, wx) || !slices.Equal(y, wy) {
@@ -66,6 +61,8 @@ func TestRegressionErrors(t *testing.T) {
 		{"one sample", Regression{Samples: 1}, "1 samples"},
 		{"too many features", Regression{Features: MaxFeatures + 1}, "features"},
 		{"negative noise", Regression{Noise: -1}, "noise"},
+		{"most values", Regression{Samples: MaxSampleValues / MaxFeatures, Features: MaxFeatures}, ""},
+		{"too many values", Regression{Samples: MaxSamples, Features: MaxFeatures}, "16777216 samples of 256 features"},
 	}
 	for _, tt := range tests {
 		err := tt.r.Validate()

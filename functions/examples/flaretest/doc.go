@@ -5,4 +5,9 @@
 //
 //	results, counters, err := flaretest.Run(t, flaretest.Layout{Size: 8, Granularity: 4}, flaretest.Memory,
 //		func(ctx context.Context, w *comm.Worker) (int, error) { return w.Rank(), nil })
+//
+// Run is the general form; RunParts joins the ranks' shares of a whole (a vector, a
+// sorted file) in rank order, Burst and BurstEach call a function's entry point with
+// its JSON input as the platform does, and TempFile and TempFileOf make the input files
+// of functions that read one.
 package flaretest

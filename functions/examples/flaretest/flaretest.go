@@ -2,14 +2,15 @@ package flaretest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/burstgo/burst/cluster"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/burstgo/burst/cluster"
 	"github.com/burstgo/burst/comm"
 )
 
@@ -124,4 +125,45 @@ func Run[T any](tb testing.TB, l Layout, b Backend, fn func(ctx context.Context,
 		}
 	}
 	return out, c, first
+}
+
+// RunParts runs fn as Run does, fn answering a result and the rank's part of a whole
+// (its share of a vector, its sorted records), and returns the results in rank order,
+// the parts joined in rank order, the traffic and the error of Run.
+func RunParts[R, E any](tb testing.TB, l Layout, b Backend, fn func(ctx context.Context, w *comm.Worker) (R, []E, error)) ([]R, []E, comm.Counters, error) {
+	tb.Helper()
+	type out struct {
+		res  R
+		part []E
+	}
+	outs, c, err := Run(tb, l, b, func(ctx context.Context, w *comm.Worker) (out, error) {
+		res, part, err := fn(ctx, w)
+		return out{res, part}, err
+	})
+	results := make([]R, len(outs))
+	var whole []E
+	for r, o := range outs {
+		results[r] = o.res
+		whole = append(whole, o.part...)
+	}
+	return results, whole, c, err
+}
+
+// A Func is a function's entry point, the Burst of the function ABI.
+type Func func(ctx context.Context, w *comm.Worker, input json.RawMessage) (any, error)
+
+// Burst runs fn on a flare of layout l over the memory transport as the platform runs a
+// function, every rank with the same input, and returns what Run does but the traffic.
+func Burst(tb testing.TB, l Layout, fn Func, input string) ([]any, error) {
+	tb.Helper()
+	return BurstEach(tb, l, fn, func(int) string { return input })
+}
+
+// BurstEach is Burst with an input per rank: rank r gets input(r).
+func BurstEach(tb testing.TB, l Layout, fn Func, input func(rank int) string) ([]any, error) {
+	tb.Helper()
+	results, _, err := Run(tb, l, Memory, func(ctx context.Context, w *comm.Worker) (any, error) {
+		return fn(ctx, w, json.RawMessage(input(w.Rank())))
+	})
+	return results, err
 }

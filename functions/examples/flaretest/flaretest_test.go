@@ -2,7 +2,10 @@ package flaretest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,6 +57,81 @@ func TestRunFailure(t *testing.T) {
 		})
 		if err == nil || !strings.Contains(err.Error(), "rank 3: boom") {
 			t.Errorf("got %v, want rank 3's error", err)
+		}
+	}
+}
+
+// RunParts joins the ranks' parts in rank order, empty parts and all.
+func TestRunParts(t *testing.T) {
+	for _, l := range Layouts {
+		results, whole, _, err := RunParts(t, l, Memory, func(ctx context.Context, w *comm.Worker) (string, []int, error) {
+			part := make([]int, w.Rank()%3) // ranks 0, 3, 6 have none
+			for i := range part {
+				part[i] = 10*w.Rank() + i
+			}
+			return fmt.Sprint("rank ", w.Rank()), part, w.Barrier(ctx)
+		})
+		if err != nil {
+			t.Fatalf("%v: %v", l, err)
+		}
+		var want []int
+		for r := range l.Size {
+			for i := range r % 3 {
+				want = append(want, 10*r+i)
+			}
+			if results[r] != fmt.Sprint("rank ", r) {
+				t.Errorf("%v: result %d is %q", l, r, results[r])
+			}
+		}
+		if !slices.Equal(whole, want) {
+			t.Errorf("%v: joined %v, want %v", l, whole, want)
+		}
+	}
+	_, _, _, err := RunParts(t, Layout{Size: 2, Granularity: 1}, Memory, func(ctx context.Context, w *comm.Worker) (int, []byte, error) {
+		if w.Rank() == 1 {
+			return 0, nil, errors.New("boom")
+		}
+		return 0, nil, w.Barrier(ctx)
+	})
+	if err == nil || !strings.Contains(err.Error(), "rank 1: boom") {
+		t.Errorf("got %v, want rank 1's error", err)
+	}
+}
+
+// echo is a function that answers its rank and its input.
+func echo(_ context.Context, w *comm.Worker, input json.RawMessage) (any, error) {
+	if string(input) == "fail" {
+		return nil, errors.New("bad input")
+	}
+	return fmt.Sprintf("%d:%s", w.Rank(), input), nil
+}
+
+func TestBurst(t *testing.T) {
+	l := Layout{Size: 3, Granularity: 2}
+	tests := []struct {
+		name string
+		run  func() ([]any, error)
+		want []any
+		err  string
+	}{
+		{"one input", func() ([]any, error) { return Burst(t, l, echo, `{"x":1}`) }, []any{`0:{"x":1}`, `1:{"x":1}`, `2:{"x":1}`}, ""},
+		{"input per rank", func() ([]any, error) {
+			return BurstEach(t, l, echo, func(r int) string { return fmt.Sprint(r * r) })
+		}, []any{"0:0", "1:1", "2:4"}, ""},
+		{"failure", func() ([]any, error) {
+			return BurstEach(t, l, echo, func(r int) string { return []string{"1", "fail", "2"}[r] })
+		}, nil, "rank 1: bad input"},
+	}
+	for _, tt := range tests {
+		got, err := tt.run()
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: got %v, want an error with %q", tt.name, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got %v, %v; want %v", tt.name, got, err, tt.want)
 		}
 	}
 }

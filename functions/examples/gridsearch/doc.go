@@ -26,7 +26,9 @@
 //
 // Defaults: alphas 10^-4 to 10^2 in half-decade steps (13 values), degrees [1, 2, 3],
 // folds 5. Grid points are ordered degree-major: i = degree index·len(alphas) + alpha
-// index.
+// index. Since every rank holds the whole dataset, samples × features × the largest
+// degree is at most MaxWorkerFloats (2²⁶), and features × the largest degree at most
+// MaxColumns (512).
 //
 // Output: rank 0 answers
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/functions/examples/dataset"
@@ -18,6 +19,10 @@ const (
 	MaxDegree  = 10
 	MaxGrid    = 10000
 	MaxColumns = 512 // features × largest degree: the normal equations' size
+	// MaxWorkerFloats bounds samples × columns, the expanded features that a worker
+	// makes for each grid point (512 MiB), so that a large dataset fails at once with a
+	// clear error rather than exhausting an invoker: every rank holds the whole dataset.
+	MaxWorkerFloats = 1 << 26
 )
 
 // Input is the input of gridsearch (see the package doc).
@@ -100,8 +105,26 @@ func ParseInput(raw json.RawMessage) (Input, error) {
 		if err := g.Validate(); err != nil {
 			return in, fmt.Errorf("gridsearch: generate: %w", err)
 		}
+		if err := checkSize(g.Samples, g.Features, in); err != nil {
+			return in, err
+		}
 	}
 	return in, nil
+}
+
+// checkSize checks that n samples of p features suit the input's folds and are not too
+// many for a worker at the largest degree.
+func checkSize(n, p int, in Input) error {
+	largest := slices.Max(in.Degrees)
+	switch q := p * largest; {
+	case q > MaxColumns:
+		return fmt.Errorf("gridsearch: %d features at degree %d make %d columns, want at most %d", p, largest, q, MaxColumns)
+	case int64(n)*int64(q) > MaxWorkerFloats:
+		return fmt.Errorf("gridsearch: %d samples of %d columns (%d features at degree %d) is too many, want at most %d numbers", n, q, p, largest, MaxWorkerFloats)
+	case n < 2*in.Folds:
+		return fmt.Errorf("gridsearch: %d samples for %d folds, want at least two a fold", n, in.Folds)
+	}
+	return nil
 }
 
 // Burst is the entry point of the function "gridsearch".
@@ -136,15 +159,8 @@ func run(ctx context.Context, w *comm.Worker, in Input) (Result, error) {
 		return Result{}, fmt.Errorf("gridsearch: %w", err)
 	}
 	n := len(y)
-	largest := 0
-	for _, d := range in.Degrees {
-		largest = max(largest, d)
-	}
-	switch {
-	case p*largest > MaxColumns:
-		return Result{}, fmt.Errorf("gridsearch: %d features at degree %d make %d columns, want at most %d", p, largest, p*largest, MaxColumns)
-	case n < 2*in.Folds:
-		return Result{}, fmt.Errorf("gridsearch: %d samples for %d folds, want at least two a fold", n, in.Folds)
+	if err := checkSize(n, p, in); err != nil {
+		return Result{}, err
 	}
 
 	grid := len(in.Degrees) * len(in.Alphas)

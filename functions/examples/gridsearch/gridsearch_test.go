@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -191,15 +189,7 @@ func TestGridSearchFindsTheDegree(t *testing.T) {
 
 func TestGridSearchFromFile(t *testing.T) {
 	gen := dataset.Regression{Samples: 300, Features: 3, Seed: 4}
-	path := filepath.Join(t.TempDir(), "samples.csv")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gen.WriteCSV(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	path := flaretest.TempFileOf(t, "samples.csv", gen.WriteCSV)
 	grid := `"alphas": [0.01, 1], "degrees": [1, 2]`
 	want := search(t, flaretest.Layout{Size: 2, Granularity: 1}, flaretest.Memory, parse(t, `{"generate": {"samples": 300, "features": 3, "seed": 4}, `+grid+`}`))
 	got := search(t, flaretest.Layout{Size: 4, Granularity: 4}, flaretest.Memory, parse(t, fmt.Sprintf(`{"file": %q, %s}`, path, grid)))
@@ -230,7 +220,7 @@ func TestGridSearchOverNATS(t *testing.T) {
 }
 
 func TestBurst(t *testing.T) {
-	results, err := burst(t, 3, 1, `{"generate": {"samples": 100, "seed": 1}, "alphas": [1, 2], "degrees": [1]}`)
+	results, err := flaretest.Burst(t, flaretest.Layout{Size: 3, Granularity: 1}, Burst, `{"generate": {"samples": 100, "seed": 1}, "alphas": [1, 2], "degrees": [1]}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,10 +231,8 @@ func TestBurst(t *testing.T) {
 	if s, ok := results[2].(Share); !ok || s.Evaluated != 0 || s.Rank != 2 {
 		t.Errorf("rank 2 answered %#v", results[2])
 	}
-	one := filepath.Join(t.TempDir(), "one.csv")
-	os.WriteFile(one, []byte("1,2\n3,4\n5,6\n"), 0o644)
-	huge := filepath.Join(t.TempDir(), "huge.csv")
-	os.WriteFile(huge, []byte(strings.Repeat("1,1e300\n2,-1e300\n", 10)), 0o644)
+	one := flaretest.TempFile(t, "one.csv", "1,2\n3,4\n5,6\n")
+	huge := flaretest.TempFile(t, "huge.csv", strings.Repeat("1,1e300\n2,-1e300\n", 10))
 	tests := []struct{ name, input, want string }{
 		{"no input", ``, "no input"},
 		{"overflow", `{"file": "` + huge + `", "degrees": [1]}`, "too large"},
@@ -255,13 +243,15 @@ func TestBurst(t *testing.T) {
 		{"bad degree", `{"file": "x", "degrees": [11]}`, "degree 11"},
 		{"folds", `{"file": "x", "folds": 1}`, "1 folds"},
 		{"grid too big", `{"file": "x", "alphas": [` + strings.Repeat("1,", 5000) + `1], "degrees": [1, 2]}`, "grid of"},
-		{"too many columns", `{"generate": {"features": 100}, "degrees": [6]}`, "columns"},
+		{"too many columns", `{"generate": {"features": 100}, "degrees": [6]}`, "600 columns"},
+		{"too many numbers", `{"generate": {"samples": 1000000, "features": 50}, "degrees": [1, 2]}`, "1000000 samples of 100 columns"},
+		{"too few samples", `{"generate": {"samples": 9}, "folds": 5}`, "9 samples for 5 folds"},
 		{"bad generator", `{"generate": {"samples": 1}}`, "1 samples"},
 		{"missing file", `{"file": "/nonexistent/s.csv"}`, "no such file"},
 		{"few samples", `{"file": "` + one + `"}`, "3 samples for 5 folds"},
 	}
 	for _, tt := range tests {
-		_, err := burst(t, 2, 2, tt.input)
+		_, err := flaretest.Burst(t, flaretest.Layout{Size: 2, Granularity: 2}, Burst, tt.input)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want an error with %q", tt.name, err, tt.want)
 		}

@@ -1,12 +1,11 @@
-package kmeans
+package kmeans_test
 
 import (
-	"context"
 	"testing"
 
-	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/functions/examples/dataset"
-	"github.com/burstgo/burst/functions/examples/flaretest"
+	"github.com/burstgo/burst/functions/examples/kmeans"
+	"github.com/burstgo/burst/functions/examples/kmeans/kmeanstest"
 )
 
 // BenchmarkKMeans puts the flare beside the sequential reference on the same 1 Mi
@@ -15,27 +14,6 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 1x ./functions/examples/kmeans
 func BenchmarkKMeans(b *testing.B) {
-	g := dataset.Points{N: 1 << 20, Dims: 4, Clusters: 8, Spread: 3, Seed: 1}.WithDefaults()
-	in := Input{K: 8, Generate: &g, Iterations: 20}
-	b.Run("reference", func(b *testing.B) {
-		for b.Loop() {
-			m := reference(g.Generate(0, g.N), g.Dims, g.Generate(0, 8), in.Iterations, 0)
-			b.ReportMetric(float64(m.Iterations), "iterations")
-		}
-	})
-	nats := flaretest.NATS(b)
-	for _, l := range []flaretest.Layout{{Size: 1, Granularity: 1}, {Size: 2, Granularity: 1}, {Size: 2, Granularity: 2}} {
-		b.Run(l.String(), func(b *testing.B) {
-			for b.Loop() {
-				models, c, err := flaretest.Run(b, l, nats, func(ctx context.Context, w *comm.Worker) (Model, error) {
-					return Run(ctx, w, "kmeans", in, Nearest)
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.ReportMetric(float64(models[0].Iterations), "iterations")
-				b.ReportMetric(float64(c.RemoteBytes), "remote-bytes")
-			}
-		})
-	}
+	g := dataset.Points{N: 1 << 20, Dims: 4, Clusters: 8, Spread: 3, Seed: 1}
+	kmeanstest.Benchmark(b, "kmeans", kmeans.Input{K: 8, Generate: &g, Iterations: 20}, kmeans.Nearest, kmeanstest.Nearest)
 }

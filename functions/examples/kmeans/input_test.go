@@ -1,24 +1,20 @@
-package kmeans
+package kmeans_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/burstgo/burst/functions/examples/flaretest"
+	"github.com/burstgo/burst/functions/examples/kmeans"
 )
 
 // Bad input fails the flare with a clear error, and nothing hangs.
 func TestBurstBadInput(t *testing.T) {
-	dir := t.TempDir()
-	ragged := filepath.Join(dir, "ragged.csv")
-	os.WriteFile(ragged, []byte(strings.Repeat("1,2\n", 50)+"3\n"+strings.Repeat("1,2\n", 50)), 0o644)
-	few := filepath.Join(dir, "few.csv")
-	os.WriteFile(few, []byte("1,2\n3,4\n"), 0o644)
-	huge := filepath.Join(dir, "huge.csv")
-	os.WriteFile(huge, []byte("1e300,1\n-1e300,1\n"), 0o644)
-	empty := filepath.Join(dir, "empty.csv")
-	os.WriteFile(empty, []byte("x,y\n"), 0o644)
+	ragged := flaretest.TempFile(t, "ragged.csv", strings.Repeat("1,2\n", 50)+"3\n"+strings.Repeat("1,2\n", 50))
+	few := flaretest.TempFile(t, "few.csv", "1,2\n3,4\n")
+	huge := flaretest.TempFile(t, "huge.csv", "1e300,1\n-1e300,1\n")
+	empty := flaretest.TempFile(t, "empty.csv", "x,y\n")
 	tests := []struct {
 		name  string
 		input func(rank int) string
@@ -44,7 +40,7 @@ func TestBurstBadInput(t *testing.T) {
 		{"ranks disagree", func(r int) string { return fmt.Sprintf(`{"k": 2, "generate": {"points": 50}, "iterations": %d}`, 5+r) }, "differs from rank 0"},
 	}
 	for _, tt := range tests {
-		_, err := burst(t, 4, 2, tt.input)
+		_, err := flaretest.BurstEach(t, flaretest.Layout{Size: 4, Granularity: 2}, kmeans.Burst, tt.input)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want an error with %q", tt.name, err, tt.want)
 		}

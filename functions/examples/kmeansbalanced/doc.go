@@ -21,7 +21,8 @@
 // candidates (8 allreduces of 2 KiB); points whose key equals the threshold are taken
 // in rank order, then point order, by an allgather of the ranks' tie counts. The result
 // is the one a sequential filling over all points in order gives, whatever the burst
-// size and granularity.
+// size and granularity. Each worker holds the distances of its points to every
+// centroid, so its points × k is at most kmeans.MaxWorkerFloats (2²⁸).
 //
 // Input and output are those of kmeans (see package kmeans): {"k": 8, "generate":
 // {...}} or {"k": 8, "file": "points.csv"}, plus "iterations" (default 100), "tolerance"

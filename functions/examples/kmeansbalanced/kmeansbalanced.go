@@ -45,6 +45,10 @@ func Caps(n int64, k int) []int64 {
 // package doc). Every rank calls it at the same time.
 func Balanced(ctx context.Context, w *comm.Worker, d *kmeans.Data, centroids []float64, labels []int32) error {
 	k, n := len(centroids)/d.Dims, d.Len()
+	if int64(n)*int64(k) > kmeans.MaxWorkerFloats {
+		// The distances of every point to every centroid are held at once.
+		return fmt.Errorf("%s: %d points per worker for %d clusters is too many: use a larger burst", name, n, k)
+	}
 	caps := Caps(d.Total, k)
 	dist := make([]float64, n*k)
 	for i := range n {

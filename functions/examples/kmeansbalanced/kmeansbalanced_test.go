@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"github.com/burstgo/burst/functions/examples/dataset"
 	"github.com/burstgo/burst/functions/examples/flaretest"
 	"github.com/burstgo/burst/functions/examples/kmeans"
+	"github.com/burstgo/burst/functions/examples/kmeans/kmeanstest"
 )
 
 // referenceAssign is sequential greedy filling over all points, written apart from the
@@ -68,85 +67,14 @@ func referenceAssign(points []float64, dims int, c []float64) []int {
 	return labels
 }
 
-// reference is Lloyd's iteration with the reference assignment, as kmeans.Run runs it.
+// reference is Lloyd's iteration with the reference assignment, as kmeans.Run runs it
+// with Balanced.
 func reference(points []float64, dims int, init []float64, iters int, tol float64) kmeans.Model {
-	k := len(init) / dims
-	c := append([]float64(nil), init...)
-	measure := func() (sums []float64, sizes []int64, inertia float64) {
-		sums, sizes = make([]float64, k*dims), make([]int64, k)
-		for i, j := range referenceAssign(points, dims, c) {
-			for t := range dims {
-				x := points[i*dims+t]
-				sums[j*dims+t] += x
-				inertia += (x - c[j*dims+t]) * (x - c[j*dims+t])
-			}
-			sizes[j]++
-		}
-		return sums, sizes, inertia
-	}
-	m := kmeans.Model{Total: int64(len(points) / dims)}
-	for m.Iterations < iters {
-		sums, sizes, _ := measure()
-		shift := 0.0
-		for j := range k {
-			move := 0.0
-			for t := range dims {
-				x := sums[j*dims+t] / float64(sizes[j])
-				move += (x - c[j*dims+t]) * (x - c[j*dims+t])
-				c[j*dims+t] = x
-			}
-			shift = max(shift, math.Sqrt(move))
-		}
-		m.Iterations++
-		if shift <= tol {
-			m.Converged = true
-			break
-		}
-	}
-	_, m.Sizes, m.Inertia = measure()
-	for j := range k {
-		m.Centroids = append(m.Centroids, c[j*dims:(j+1)*dims])
-	}
-	return m
+	return kmeanstest.Lloyd(points, dims, init, iters, tol, referenceAssign)
 }
 
-func near(a, b, rel float64) bool { return math.Abs(a-b) <= rel*math.Abs(b)+1e-300 }
-
-// differ says how got differs from want beyond rel, or "".
-func differ(got, want kmeans.Model, rel float64) string {
-	if got.Iterations != want.Iterations || got.Converged != want.Converged || !slices.Equal(got.Sizes, want.Sizes) {
-		return fmt.Sprintf("%d iterations (converged %v), sizes %v; want %d (%v), %v",
-			got.Iterations, got.Converged, got.Sizes, want.Iterations, want.Converged, want.Sizes)
-	}
-	if !near(got.Inertia, want.Inertia, rel) {
-		return fmt.Sprintf("inertia %v, want %v", got.Inertia, want.Inertia)
-	}
-	for j, c := range want.Centroids {
-		for t, x := range c {
-			if !near(got.Centroids[j][t], x, rel) {
-				return fmt.Sprintf("centroid %d = %v, want %v", j, got.Centroids[j], c)
-			}
-		}
-	}
-	return ""
-}
-
-func run(t *testing.T, l flaretest.Layout, b flaretest.Backend, in kmeans.Input) kmeans.Model {
-	t.Helper()
-	models, _, err := flaretest.Run(t, l, b, func(ctx context.Context, w *comm.Worker) (kmeans.Model, error) {
-		return kmeans.Run(ctx, w, name, in, Balanced)
-	})
-	if err != nil {
-		t.Fatalf("%v: %v", l, err)
-	}
-	for r, m := range models {
-		if diff := differ(m, models[0], 0); diff != "" {
-			t.Fatalf("%v: rank %d differs from rank 0: %s", l, r, diff)
-		}
-	}
-	return models[0]
-}
-
+// The flare matches Lloyd's iteration with the sequential greedy filling from the same
+// initial centroids, whatever the layout, and granularity does not change the answer.
 func TestBalancedMatchesReference(t *testing.T) {
 	tests := []struct {
 		name string
@@ -159,23 +87,9 @@ func TestBalancedMatchesReference(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := tt.in.Generate.WithDefaults()
-			tt.in.Generate = &g
-			want := reference(g.Generate(0, g.N), g.Dims, g.Generate(0, int64(tt.in.K)), tt.in.Iterations, tt.in.Tolerance)
-			if !slices.Equal(want.Sizes, Caps(g.N, tt.in.K)) {
-				t.Fatalf("the reference has sizes %v", want.Sizes)
-			}
-			var first kmeans.Model
-			for i, l := range flaretest.Layouts {
-				got := run(t, l, flaretest.Memory, tt.in)
-				if diff := differ(got, want, 1e-9); diff != "" {
-					t.Errorf("size %d, g %d: %s", l.Size, l.Granularity, diff)
-				}
-				if i == 0 {
-					first = got
-				} else if diff := differ(got, first, 1e-12); diff != "" {
-					t.Errorf("size %d, g %d differs from size 1: %s", l.Size, l.Granularity, diff)
-				}
+			want := kmeanstest.CheckLayouts(t, name, tt.in, Balanced, referenceAssign)
+			if !slices.Equal(want.Sizes, Caps(tt.in.Generate.N, tt.in.K)) {
+				t.Errorf("the reference has sizes %v", want.Sizes)
 			}
 		})
 	}
@@ -292,12 +206,9 @@ func TestBalancedGroups(t *testing.T) {
 		p := at[i%4]
 		lines = append(lines, fmt.Sprintf("%v,%v", p[0], p[1]))
 	}
-	path := filepath.Join(t.TempDir(), "groups.csv")
-	if err := os.WriteFile(path, []byte("x,y\n"+strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := flaretest.TempFile(t, "groups.csv", "x,y\n"+strings.Join(lines, "\n")+"\n")
 	cents := [][]float64{{0, 0}, {10, 0}, {0, 10}, {10, 10}}
-	got := run(t, flaretest.Layout{Size: 4, Granularity: 2}, flaretest.Memory, kmeans.Input{K: 4, File: path, Iterations: 10, Centroids: cents})
+	got := kmeanstest.Run(t, flaretest.Layout{Size: 4, Granularity: 2}, flaretest.Memory, name, kmeans.Input{K: 4, File: path, Iterations: 10, Centroids: cents}, Balanced)
 	if got.Inertia != 0 || !got.Converged || got.Iterations != 1 || !slices.Equal(got.Sizes, []int64{25, 25, 25, 25}) {
 		t.Errorf("groups: %+v", got)
 	}
@@ -305,10 +216,8 @@ func TestBalancedGroups(t *testing.T) {
 	for range 25 {
 		lines = append(lines, "100,100")
 	}
-	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got = run(t, flaretest.Layout{Size: 3, Granularity: 1}, flaretest.Memory, kmeans.Input{K: 4, File: path, Iterations: 1, Centroids: cents})
+	path = flaretest.TempFile(t, "far.csv", strings.Join(lines, "\n"))
+	got = kmeanstest.Run(t, flaretest.Layout{Size: 3, Granularity: 1}, flaretest.Memory, name, kmeans.Input{K: 4, File: path, Iterations: 1, Centroids: cents}, Balanced)
 	if !slices.Equal(got.Sizes, []int64{32, 31, 31, 31}) {
 		t.Errorf("sizes %v with a far group, want 32, 31, 31, 31", got.Sizes)
 	}
@@ -319,13 +228,13 @@ func TestBalancedOverNATS(t *testing.T) {
 	g := dataset.Points{N: 600, Dims: 2, Clusters: 2, Seed: 8}.WithDefaults()
 	in := kmeans.Input{K: 4, Generate: &g, Iterations: 20}
 	want := reference(g.Generate(0, g.N), 2, g.Generate(0, 4), 20, 0)
-	if diff := differ(run(t, flaretest.Layout{Size: 4, Granularity: 2}, nats, in), want, 1e-9); diff != "" {
+	if diff := kmeanstest.Diff(kmeanstest.Run(t, flaretest.Layout{Size: 4, Granularity: 2}, nats, name, in, Balanced), want, 1e-9); diff != "" {
 		t.Error(diff)
 	}
 }
 
 func TestBurst(t *testing.T) {
-	results, err := burst(t, 4, 2, `{"k": 3, "generate": {"points": 1000, "seed": 3}, "iterations": 5}`)
+	results, err := flaretest.Burst(t, flaretest.Layout{Size: 4, Granularity: 2}, Burst, `{"k": 3, "generate": {"points": 1000, "seed": 3}, "iterations": 5}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,8 +250,9 @@ func TestBurst(t *testing.T) {
 		{`{"k": 0, "file": "x"}`, "kmeans-balanced: k 0"},
 		{`{"k": 2}`, "exactly one"},
 		{`{"k": 9, "generate": {"points": 8}}`, "more than the 8 points"},
+		{`{"k": 10000, "generate": {"points": 60000}}`, "30000 points per worker for 10000 clusters is too many"},
 	} {
-		if _, err := burst(t, 2, 1, tt.input); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := flaretest.Burst(t, flaretest.Layout{Size: 2, Granularity: 1}, Burst, tt.input); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want %q", tt.input, err, tt.want)
 		}
 	}

@@ -9,9 +9,13 @@ import (
 	"github.com/burstgo/burst/functions/examples/dataset"
 )
 
-// MaxWorkerEdges bounds the edges one worker holds (about 2 GiB with its plan), so
+// MaxWorkerEdges and MaxWorkerNodes bound the edges (about 2 GiB with the plan) and
+// the nodes (about 2 GiB with their offsets and PageRanks) that one worker holds, so
 // that a large graph asks for a larger burst rather than exhausting an invoker.
-const MaxWorkerEdges = 1 << 28
+const (
+	MaxWorkerEdges = 1 << 28
+	MaxWorkerNodes = 1 << 26
+)
 
 // part is one rank's share of the graph: nodes [lo, hi) of n and their out-edges, node
 // lo+i's targets being targets[offsets[i]:offsets[i+1]].
@@ -31,6 +35,9 @@ func loadPart(ctx context.Context, w *comm.Worker, in Input) (*part, error) {
 	if g := in.Generate; g != nil {
 		p := &part{n: g.Nodes}
 		p.lo, p.hi = dataset.Split(g.Nodes, w.Size(), w.Rank())
+		if p.hi-p.lo > MaxWorkerNodes {
+			return nil, fmt.Errorf("pagerank: %d nodes per worker is too many: use a larger burst", p.hi-p.lo)
+		}
 		if float64(p.hi-p.lo)*g.Degree > MaxWorkerEdges {
 			return nil, fmt.Errorf("pagerank: about %.0f edges per worker is too many: use a larger burst", float64(p.hi-p.lo)*g.Degree)
 		}
@@ -66,6 +73,9 @@ func loadPart(ctx context.Context, w *comm.Worker, in Input) (*part, error) {
 		return nil, fmt.Errorf("pagerank: %d workers for %d nodes: use at most one worker per node", w.Size(), p.n)
 	}
 	p.lo, p.hi = dataset.Split(p.n, w.Size(), w.Rank())
+	if p.hi-p.lo > MaxWorkerNodes {
+		return nil, fmt.Errorf("pagerank: %d nodes per worker is too many: use a larger burst", p.hi-p.lo)
+	}
 	// Shuffle each edge to its source's owner: (source, target) pairs, in file order.
 	pairs := make([][]uint32, w.Size())
 	for i, s := range src {
@@ -155,6 +165,46 @@ func remote(w *comm.Worker, o int) bool {
 	return (o < first || o >= end) && end-first > 1
 }
 
+// handOut starts an exchange of the plan: it returns the all-to-all parts holding this
+// worker's part(o) for every rank o it sends to directly, and sends its parts for the
+// others to their combiners (their all-to-all parts are empty), leaving nil the parts
+// for the ranks that it combines for itself.
+func handOut(ctx context.Context, w *comm.Worker, part func(o int) []byte) ([][]byte, error) {
+	parts := make([][]byte, w.Size())
+	for o := range w.Size() {
+		switch {
+		case !remote(w, o):
+			parts[o] = part(o)
+		case combiner(w, o) != w.Rank():
+			parts[o] = []byte{}
+			if err := w.Send(ctx, combiner(w, o), part(o)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return parts, nil
+}
+
+// collect returns every pack worker's part for a rank that this worker combines for, in
+// rank order: its own, mine, and those the others sent it in handOut. Combiners call it
+// for their ranks in increasing order, the order in which handOut sends.
+func collect(ctx context.Context, w *comm.Worker, mine []byte) ([][]byte, error) {
+	first, end := w.PackRanks()
+	got := make([][]byte, end-first)
+	for r := first; r < end; r++ {
+		if r == w.Rank() {
+			got[r-first] = mine
+			continue
+		}
+		b, err := w.Recv(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		got[r-first] = b
+	}
+	return got, nil
+}
+
 // newPlan works out the slots and the combining, and swaps the target lists with every
 // rank, once.
 func newPlan(ctx context.Context, w *comm.Worker, p *part) (*plan, error) {
@@ -182,39 +232,24 @@ func newPlan(ctx context.Context, w *comm.Worker, p *part) (*plan, error) {
 	pl.bounds[w.Size()] = len(uniq)
 
 	// Hand the target lists for other packs to their combiners, then combine.
-	parts := make([][]byte, w.Size())
-	for o := range w.Size() {
-		ids := uniq[pl.bounds[o]:pl.bounds[o+1]]
-		switch {
-		case !remote(w, o):
-			parts[o] = comm.Bytes(ids)
-		case combiner(w, o) != w.Rank():
-			parts[o] = []byte{}
-			if err := w.Send(ctx, combiner(w, o), comm.Bytes(ids)); err != nil {
-				return nil, err
-			}
-		}
+	mine := func(o int) []byte { return comm.Bytes(uniq[pl.bounds[o]:pl.bounds[o+1]]) }
+	parts, err := handOut(ctx, w, mine)
+	if err != nil {
+		return nil, err
 	}
-	first, end := w.PackRanks()
 	for o := range w.Size() {
 		if !remote(w, o) || combiner(w, o) != w.Rank() {
 			continue
 		}
-		lists := make([][]uint32, end-first)
-		for r := first; r < end; r++ {
-			if r == w.Rank() {
-				lists[r-first] = uniq[pl.bounds[o]:pl.bounds[o+1]]
-				continue
-			}
-			b, err := w.Recv(ctx, r)
-			if err != nil {
-				return nil, err
-			}
-			lists[r-first] = comm.Elements[uint32](b)
+		got, err := collect(ctx, w, mine(o))
+		if err != nil {
+			return nil, err
 		}
+		lists := make([][]uint32, len(got))
 		var union []uint32
-		for _, l := range lists {
-			union = append(union, l...)
+		for i, b := range got {
+			lists[i] = comm.Elements[uint32](b)
+			union = append(union, lists[i]...)
 		}
 		slices.Sort(union)
 		union = slices.Compact(union)
@@ -251,31 +286,20 @@ func newPlan(ctx context.Context, w *comm.Worker, p *part) (*plan, error) {
 // exchange delivers the contributions in send as the plan says and returns what every
 // rank sent to this one, in rank order.
 func (pl *plan) exchange(ctx context.Context, w *comm.Worker, send []float64) ([][]byte, error) {
-	parts := make([][]byte, w.Size())
-	for o := range w.Size() {
-		mine := send[pl.bounds[o]:pl.bounds[o+1]]
-		switch {
-		case !remote(w, o):
-			parts[o] = comm.Bytes(mine)
-		case combiner(w, o) != w.Rank():
-			parts[o] = []byte{}
-			if err := w.Send(ctx, combiner(w, o), comm.Bytes(mine)); err != nil {
-				return nil, err
-			}
-		}
+	mine := func(o int) []byte { return comm.Bytes(send[pl.bounds[o]:pl.bounds[o+1]]) }
+	parts, err := handOut(ctx, w, mine)
+	if err != nil {
+		return nil, err
 	}
 	first, _ := w.PackRanks()
 	for _, jb := range pl.jobs {
+		got, err := collect(ctx, w, mine(jb.dest))
+		if err != nil {
+			return nil, err
+		}
 		sum := make([]float64, jb.entries)
 		for i, into := range jb.into {
-			vals := send[pl.bounds[jb.dest]:pl.bounds[jb.dest+1]]
-			if r := first + i; r != w.Rank() {
-				b, err := w.Recv(ctx, r)
-				if err != nil {
-					return nil, err
-				}
-				vals = comm.Elements[float64](b)
-			}
+			vals := comm.Elements[float64](got[i])
 			if len(vals) != len(into) {
 				return nil, fmt.Errorf("pagerank: rank %d handed %d values to combine, want %d", first+i, len(vals), len(into))
 			}

@@ -2,10 +2,14 @@ package pagerank
 
 import (
 	"cmp"
+	"context"
+	"fmt"
 	"slices"
 	"testing"
 
+	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/functions/examples/dataset"
+	"github.com/burstgo/burst/functions/examples/flaretest"
 )
 
 // owner inverts dataset.Split: every node belongs to the block that holds it, empty
@@ -63,6 +67,61 @@ func TestTopK(t *testing.T) {
 		}
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("topK(%d) = %v, want %v", tt.k, got, tt.want)
+		}
+	}
+}
+
+// handOut gives a worker's parts for its own pack straight to the all-to-all and those
+// for other packs to their combiners, which collect them in rank order.
+func TestHandOutCollect(t *testing.T) {
+	for _, l := range []flaretest.Layout{{Size: 1, Granularity: 1}, {Size: 4, Granularity: 1}, {Size: 6, Granularity: 3}, {Size: 7, Granularity: 4}, {Size: 5, Granularity: 5}} {
+		// Each worker notes what its all-to-all parts hold and what it collected.
+		notes, _, err := flaretest.Run(t, l, flaretest.Memory, func(ctx context.Context, w *comm.Worker) ([]string, error) {
+			part := func(o int) []byte { return comm.Bytes([]int32{int32(w.Rank()), int32(o)}) }
+			parts, err := handOut(ctx, w, part)
+			if err != nil {
+				return nil, err
+			}
+			var notes []string
+			for o, p := range parts {
+				notes = append(notes, fmt.Sprintf("%d:%v", o, comm.Elements[int32](p)))
+			}
+			for o := range w.Size() {
+				if !remote(w, o) || combiner(w, o) != w.Rank() {
+					continue
+				}
+				got, err := collect(ctx, w, part(o))
+				if err != nil {
+					return nil, err
+				}
+				for _, b := range got {
+					notes = append(notes, fmt.Sprintf("for %d:%v", o, comm.Elements[int32](b)))
+				}
+			}
+			return notes, nil
+		})
+		if err != nil {
+			t.Fatalf("%v: %v", l, err)
+		}
+		for r, got := range notes {
+			first, end := r/l.Granularity*l.Granularity, min(r/l.Granularity*l.Granularity+l.Granularity, l.Size)
+			var want, collected []string
+			for o := range l.Size {
+				switch {
+				case o >= first && o < end || end-first == 1:
+					want = append(want, fmt.Sprintf("%d:[%d %d]", o, r, o))
+				case first+o%(end-first) == r:
+					want = append(want, fmt.Sprintf("%d:[]", o))
+					for s := first; s < end; s++ {
+						collected = append(collected, fmt.Sprintf("for %d:[%d %d]", o, s, o))
+					}
+				default:
+					want = append(want, fmt.Sprintf("%d:[]", o))
+				}
+			}
+			if want = append(want, collected...); !slices.Equal(got, want) {
+				t.Errorf("%v, rank %d: got %v, want %v", l, r, got, want)
+			}
 		}
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -78,22 +76,11 @@ func topOf(pr []float64, k int) []int64 {
 // PageRank vector, the ranks' shares put together.
 func runFlare(t *testing.T, l flaretest.Layout, b flaretest.Backend, in Input) ([]Result, []float64) {
 	t.Helper()
-	type out struct {
-		res Result
-		pr  []float64
-	}
-	outs, _, err := flaretest.Run(t, l, b, func(ctx context.Context, w *comm.Worker) (out, error) {
-		res, pr, err := run(ctx, w, in)
-		return out{res, pr}, err
+	results, pr, _, err := flaretest.RunParts(t, l, b, func(ctx context.Context, w *comm.Worker) (Result, []float64, error) {
+		return run(ctx, w, in)
 	})
 	if err != nil {
 		t.Fatalf("%v: %v", l, err)
-	}
-	var results []Result
-	var pr []float64
-	for _, o := range outs {
-		results = append(results, o.res)
-		pr = append(pr, o.pr...)
 	}
 	return results, pr
 }
@@ -172,8 +159,7 @@ func TestPageRankMatchesReference(t *testing.T) {
 // A small graph worked by hand: a cycle 0→1→2→0 has ranks 1/3 each; node 3 with no
 // edges in either direction gets only the teleport and dangling share.
 func TestPageRankByHand(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "cycle.txt")
-	os.WriteFile(path, []byte("0 1\n1 2\n2 0\n"), 0o644)
+	path := flaretest.TempFile(t, "cycle.txt", "0 1\n1 2\n2 0\n")
 	for _, tt := range []struct {
 		input string
 		want  []float64
@@ -194,15 +180,7 @@ func TestPageRankByHand(t *testing.T) {
 // same ranks as the same graph generated.
 func TestPageRankFromFile(t *testing.T) {
 	g := dataset.Graph{Nodes: 2500, Degree: 5, Seed: 11}
-	path := filepath.Join(t.TempDir(), "edges.txt")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.WriteEdgeList(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	path := flaretest.TempFileOf(t, "edges.txt", g.WriteEdgeList)
 	gen := parse(t, `{"generate": {"nodes": 2500, "degree": 5, "seed": 11}}`)
 	file := parse(t, fmt.Sprintf(`{"file": %q, "nodes": 2500}`, path))
 	for _, l := range []flaretest.Layout{{Size: 1, Granularity: 1}, {Size: 4, Granularity: 2}, {Size: 8, Granularity: 8}} {
@@ -259,7 +237,7 @@ func TestPageRankOverNATS(t *testing.T) {
 }
 
 func TestBurst(t *testing.T) {
-	results, err := burst(t, 3, 3, `{"generate": {"nodes": 1000, "seed": 1}, "top": 3}`)
+	results, err := flaretest.Burst(t, flaretest.Layout{Size: 3, Granularity: 3}, Burst, `{"generate": {"nodes": 1000, "seed": 1}, "top": 3}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,13 +253,9 @@ func TestBurst(t *testing.T) {
 }
 
 func TestBurstBadInput(t *testing.T) {
-	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.txt")
-	os.WriteFile(bad, []byte("0 1\n1 x\n"), 0o644)
-	big := filepath.Join(dir, "big.txt")
-	os.WriteFile(big, []byte("0 1\n1 99\n"), 0o644)
-	empty := filepath.Join(dir, "empty.txt")
-	os.WriteFile(empty, []byte("# nothing\n"), 0o644)
+	bad := flaretest.TempFile(t, "bad.txt", "0 1\n1 x\n")
+	big := flaretest.TempFile(t, "big.txt", "0 1\n1 99\n")
+	empty := flaretest.TempFile(t, "empty.txt", "# nothing\n")
 	tests := []struct {
 		name, input string
 		size        int
@@ -300,9 +274,11 @@ func TestBurstBadInput(t *testing.T) {
 		{"bad line", `{"file": "` + bad + `"}`, 2, "node id"},
 		{"id beyond nodes", `{"file": "` + big + `", "nodes": 50}`, 2, `node id 99, but "nodes" is 50`},
 		{"no edges", `{"file": "` + empty + `"}`, 2, "no edges"},
+		{"too many nodes for a file", `{"file": "` + big + `", "nodes": 2147483647}`, 2, "1073741823 nodes per worker is too many"},
+		{"too many nodes generated", `{"generate": {"nodes": 2147483647, "degree": 1}}`, 4, "536870911 nodes per worker is too many"},
 	}
 	for _, tt := range tests {
-		_, err := burst(t, tt.size, 1, tt.input)
+		_, err := flaretest.Burst(t, flaretest.Layout{Size: tt.size, Granularity: 1}, Burst, tt.input)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want an error with %q", tt.name, err, tt.want)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,22 +49,11 @@ func fingerprint(records []byte) string {
 // together in rank order.
 func sortFlare(t *testing.T, l flaretest.Layout, b flaretest.Backend, in Input) ([]Result, []byte) {
 	t.Helper()
-	type out struct {
-		res    Result
-		sorted []byte
-	}
-	outs, _, err := flaretest.Run(t, l, b, func(ctx context.Context, w *comm.Worker) (out, error) {
-		res, sorted, err := run(ctx, w, in)
-		return out{res, sorted}, err
+	results, all, _, err := flaretest.RunParts(t, l, b, func(ctx context.Context, w *comm.Worker) (Result, []byte, error) {
+		return run(ctx, w, in)
 	})
 	if err != nil {
 		t.Fatalf("%v: %v", l, err)
-	}
-	var results []Result
-	var all []byte
-	for _, o := range outs {
-		results = append(results, o.res)
-		all = append(all, o.sorted...)
 	}
 	return results, all
 }
@@ -135,10 +125,7 @@ func TestTeraSortDuplicateKeys(t *testing.T) {
 	for i := range 1500 {
 		copy(records[i*100:i*100+10], "SAMEKEY!!!")
 	}
-	path := filepath.Join(t.TempDir(), "dup.bin")
-	if err := os.WriteFile(path, records, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := flaretest.TempFile(t, "dup.bin", string(records))
 	want := reference(records)
 	for _, l := range []flaretest.Layout{{Size: 4, Granularity: 2}, {Size: 8, Granularity: 1}} {
 		results, got := sortFlare(t, l, flaretest.Memory, Input{File: path, Samples: 16})
@@ -170,20 +157,14 @@ func sortedKeys(records []byte) []byte {
 
 // A file of records, read in parts, sorts into output parts that make the sorted file.
 func TestTeraSortFileToFiles(t *testing.T) {
-	dir := t.TempDir()
 	gen := dataset.Records{N: 4321, Seed: 5}
-	path := filepath.Join(dir, "in.bin")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := gen.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	path := flaretest.TempFileOf(t, "in.bin", func(w io.Writer) error {
+		_, err := gen.WriteTo(w)
+		return err
+	})
 	records := gen.Generate(0, gen.N)
 	want := reference(records)
-	out := filepath.Join(dir, "sorted", "deeper")
+	out := filepath.Join(t.TempDir(), "sorted", "deeper")
 	results, _ := sortFlare(t, flaretest.Layout{Size: 4, Granularity: 2}, flaretest.Memory, Input{File: path, Output: out, Samples: 100})
 	var joined []byte
 	for r, res := range results {
@@ -258,7 +239,7 @@ func TestTeraSortOverNATS(t *testing.T) {
 }
 
 func TestBurst(t *testing.T) {
-	results, err := burst(t, 2, 1, `{"generate": {"records": 1000, "seed": 1}}`)
+	results, err := flaretest.Burst(t, flaretest.Layout{Size: 2, Granularity: 1}, Burst, `{"generate": {"records": 1000, "seed": 1}}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,11 +249,8 @@ func TestBurst(t *testing.T) {
 			t.Errorf("rank 0 answered %s, without %s", b, field)
 		}
 	}
-	dir := t.TempDir()
-	partial := filepath.Join(dir, "partial.bin")
-	os.WriteFile(partial, make([]byte, 250), 0o644)
-	notDir := filepath.Join(dir, "file")
-	os.WriteFile(notDir, nil, 0o644)
+	partial := flaretest.TempFile(t, "partial.bin", strings.Repeat("\x00", 250))
+	notDir := flaretest.TempFile(t, "file", "")
 	tests := []struct{ name, input, want string }{
 		{"no input", ``, "no input"},
 		{"unknown field", `{"file": "x", "sample": 3}`, "unknown field"},
@@ -284,7 +262,7 @@ func TestBurst(t *testing.T) {
 		{"output not a directory", `{"generate": {"records": 10}, "output": "` + notDir + `"}`, "output"},
 	}
 	for _, tt := range tests {
-		_, err := burst(t, 2, 1, tt.input)
+		_, err := flaretest.Burst(t, flaretest.Layout{Size: 2, Granularity: 1}, Burst, tt.input)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want an error with %q", tt.name, err, tt.want)
 		}
