@@ -46,7 +46,9 @@
 // NewMemoryTransport (one process), NewNATSTransport (core NATS, the default; connect in
 // process with ConnectInProcess when the server is embedded, by TCP otherwise) and
 // NewJetStreamTransport (durable: a work-queue stream per flare, acknowledged consumers,
-// deduplication by message id, the stream deleted by EndFlare when the flare ends).
+// deduplication by message id, the stream deleted by EndFlare when the flare ends; a
+// publish that goes unanswered is retried, so a flare carries on across a restart of
+// the NATS server, which TestJetStreamSurvivesServerRestart checks).
 // Subjects are burst.<flare>.<pack> for a pack's frames and burst.<flare>.abort for
 // aborts. Package cluster starts an embedded NATS server.
 //

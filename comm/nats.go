@@ -225,8 +225,33 @@ func (l *jetStreamLink) Send(ctx context.Context, pack int, frame []byte) error 
 		// Data frames are unique by their header, so a retried publish is dropped.
 		opts = append(opts, jetstream.WithMsgID(fmt.Sprintf("%d.%d.%d.%d.%d.%d", h.kind, h.tag, h.src, h.dst, h.seq, h.chunk)))
 	}
-	_, err := l.t.js.Publish(ctx, packSubject(l.flare, pack), frame, opts...)
-	return err
+	// A server restart or a cluster leader change makes a publish fail, or go
+	// unanswered, for a moment: each attempt gets a short deadline of its own, and
+	// attempts go on until the caller gives up. The message id makes a retry of a
+	// frame that did get stored a no-op.
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		attempt, cancel := context.WithTimeout(ctx, publishAttempt)
+		_, err := l.t.js.Publish(attempt, packSubject(l.flare, pack), frame, opts...)
+		cancel()
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// publishAttempt bounds one try of a JetStream publish.
+const publishAttempt = 2 * time.Second
+
+// transient reports whether a JetStream publish may succeed if tried again.
+func transient(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
 func (l *jetStreamLink) Abort(cause string) error {
