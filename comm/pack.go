@@ -224,10 +224,21 @@ func (p *Pack) Abort(cause error) {
 		cause = errors.New("aborted")
 	}
 	if p.halt(fmt.Errorf("%w: %v", ErrAborted, cause)) {
-		if err := p.link.Abort(cause.Error()); err != nil {
+		if err := p.link.Abort(clip(cause.Error(), maxCause)); err != nil {
 			p.cfg.Logger.Warn("comm: could not tell the other packs of an abort", "flare", p.cfg.Flare, "err", err)
 		}
 	}
+}
+
+// maxCause bounds the text of an abort's cause on the wire: it must fit in a message
+// whatever a worker's error says.
+const maxCause = 4 << 10
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func (p *Pack) remoteAbort(cause string) {

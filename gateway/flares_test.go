@@ -237,6 +237,10 @@ func TestWorkerFailureFailsFlare(t *testing.T) {
 			"rank 3: boom from rank 3", 3},
 		{"panic", map[string]any{"function": "faulty", "size": 6, "granularity": 3, "input": map[string]any{"panic": 5}},
 			"rank 5: panic: kaboom from rank 5", 5},
+		// An error longer than a NATS message must still fail the flare, not leave it
+		// waiting for events that could not be sent until it times out.
+		{"error of 10 MiB", map[string]any{"function": "faulty", "size": 4, "granularity": 2, "timeout": "1m", "input": map[string]any{"fail": 1, "pad": 10 << 20}},
+			"rank 1: boom from rank 1xxx", 1},
 		{"error of a built-in", map[string]any{"function": "sleep", "size": 4, "granularity": 2, "inputs": []any{"10s", "10s", "bogus", "10s"}},
 			"rank 2: sleep:", 2},
 	}

@@ -195,6 +195,9 @@ func (p *packRun) finish(ctx context.Context, errs []error, starts, ends []time.
 				ws[i].Error = cause.Error()
 			}
 		}
+		// An error is the user's text, of any length: bound it like a log line, so that
+		// the worker's end event fits in a NATS message.
+		ws[i].Error = clip(ws[i].Error, maxLogMessage)
 		var pe *comm.PanicError
 		if errors.As(err, &pe) {
 			p.log.Error("worker panicked", "rank", rank, "panic", fmt.Sprint(pe.Value), "stack", pe.Stack)
@@ -230,7 +233,7 @@ func (p *packRun) finish(ctx context.Context, errs []error, starts, ends []time.
 	counters := p.pack.Counters()
 	end := Event{Type: EventEnded, Comm: &counters, Status: packStatus}
 	if cause != nil {
-		end.Error = cause.Error()
+		end.Error = clip(cause.Error(), maxLogMessage)
 	}
 	p.report(end)
 	if err := p.inv.nc.Flush(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/burstgo/burst/comm"
 )
@@ -17,6 +18,8 @@ type Input struct {
 	Fail  int    `json:"fail"`
 	Panic int    `json:"panic"`
 	Log   string `json:"log"`
+	// Pad lengthens the failing rank's error by that many bytes.
+	Pad int `json:"pad"`
 }
 
 // Burst logs, misbehaves if asked, and else meets every rank in a barrier and a sum.
@@ -32,7 +35,7 @@ func Burst(ctx context.Context, w *comm.Worker, input json.RawMessage) (any, err
 	}
 	switch w.Rank() {
 	case in.Fail:
-		return nil, fmt.Errorf("boom from rank %d", w.Rank())
+		return nil, fmt.Errorf("boom from rank %d%s", w.Rank(), strings.Repeat("x", in.Pad))
 	case in.Panic:
 		panic(fmt.Sprintf("kaboom from rank %d", w.Rank()))
 	}
