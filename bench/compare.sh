@@ -7,7 +7,8 @@
 # For each collective and payload (1 KiB, 1 MiB, 64 MiB) it runs `burst bench` with 8
 # workers all local (1 group), in 2 groups and in 4 groups, the same collective with
 # 8 MPI ranks (Open MPI + mpi4py, installed from Debian when missing), and raw NATS
-# publish/subscribe of the same bytes. Then the headline runs, with one process per
+# publish/subscribe of the same bytes (medians of 100 repeats at 1 KiB, 20 at 1 MiB, 3 at
+# 64 MiB). Then the headline runs, with one process per
 # group as in the original's two-terminal workflow: pair of 1 GiB in 1 MiB chunks,
 # broadcast of 256 MiB to 192 workers in 4 groups against raw NATS moving the 3 remote
 # copies, and allreduce of 8 MiB float64 over 8 workers in one pack against 8-rank MPI.
@@ -31,7 +32,7 @@ burst() { # benchmark burst-size groups payload repeat backend [extra flags]
 	local b=$1 n=$2 g=$3 size=$4 rep=$5 backend=$6
 	shift 6
 	"$bin" bench --benchmark "$b" --burst-size "$n" --groups "$g" --payload-size "$size" --repeat "$rep" \
-		--embed --server "nats://127.0.0.1:$port" --burst-id "cmp-$RANDOM" --json "$@" "$backend"
+		--warmup 2 --embed --server "nats://127.0.0.1:$port" --burst-id "cmp-$RANDOM" --json "$@" "$backend"
 }
 # burst_procs runs one process per group against one embedded server (group 0's) and
 # prints the slowest group's median seconds.
@@ -60,7 +61,8 @@ csv="$out/results.csv"
 if [ "${1:-all}" != headline ]; then
 echo "benchmark,payload_size,system,layout,seconds" >"$csv"
 for size in 1024 1048576 67108864; do
-	rep=10
+	rep=100 # small messages vary most: more repeats for a steady median
+	[ "$size" -ge 1048576 ] && rep=20
 	[ "$size" -ge 67108864 ] && rep=3
 	for b in pair broadcast scatter gather all-to-all allgather reduce allreduce barrier; do
 		n=8
@@ -83,10 +85,10 @@ fi
 
 head="$out/headline.csv"
 echo "what,system,seconds" >"$head"
-echo "pair 1 GiB,burst (2 processes),$(burst_procs pair 2 2 1073741824 3 nats)" >>"$head"
-echo "pair 1 GiB,raw nats (2 processes),$(burst_procs pair 2 2 1073741824 3 raw)" >>"$head"
-echo "broadcast 256 MiB to 192 workers,burst (4 processes),$(burst_procs broadcast 192 4 268435456 3 nats)" >>"$head"
-echo "broadcast 256 MiB to 192 workers,raw nats 3 remote copies (4 processes),$(burst_procs broadcast 4 4 268435456 3 raw)" >>"$head"
+echo "pair 1 GiB,burst (2 processes),$(burst_procs pair 2 2 1073741824 5 nats)" >>"$head"
+echo "pair 1 GiB,raw nats (2 processes),$(burst_procs pair 2 2 1073741824 5 raw)" >>"$head"
+echo "broadcast 256 MiB to 192 workers,burst (4 processes),$(burst_procs broadcast 192 4 268435456 5 nats)" >>"$head"
+echo "broadcast 256 MiB to 192 workers,raw nats 3 remote copies (4 processes),$(burst_procs broadcast 4 4 268435456 5 raw)" >>"$head"
 echo "allreduce 8 MiB float64 over 8 workers,burst (1 pack),$(burst allreduce 8 1 8388608 10 memory | seconds)" >>"$head"
 echo "allreduce 8 MiB float64 over 8 workers,mpi (8 ranks),$("$py" -c 'import json,sys; print(json.loads(sys.stdin.read())["p50"])' <<<"$(mpi allreduce 8 8388608 10)")" >>"$head"
 

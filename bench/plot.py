@@ -23,7 +23,7 @@ table = defaultdict(dict)
 for r in rows:
     table[(r["benchmark"], int(r["payload_size"]))][key(r)] = float(r["seconds"])
 
-md = ["| collective | payload | burst, 1 group (all local) | burst, 2 groups | burst, 4 groups | MPI | raw NATS | burst 4 groups / MPI |",
+md = ["| collective | payload | burst, 1 group (all local) | burst, 2 groups | burst, 4 groups | MPI | raw NATS | Burst, most groups / MPI |",
       "| --- | --- | --- | --- | --- | --- | --- | --- |"]
 fmt = lambda s: "–" if s is None else (f"{s * 1e3:.3f} ms" if s < 1 else f"{s:.3f} s")
 for (b, size), v in sorted(table.items(), key=lambda kv: (kv[0][1], kv[0][0])):

@@ -57,6 +57,10 @@
 // may start at different times), and a sender keeps at most Config.Window frames in
 // flight to each other pack, refilled by the receiver's credit (so a 1 GiB transfer
 // neither overruns a slow consumer nor deadlocks, whatever the receiving worker does).
+// The window is per pair of packs, so what one connection may have to absorb grows with
+// the number of packs sending to it at once: senders × Window × ChunkSize (32 MiB per
+// sender by default) must stay under the server's pending limit per connection, 1 GiB
+// in cluster.RunServer.
 //
 // # Failure
 //

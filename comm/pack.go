@@ -12,7 +12,7 @@ import (
 // Defaults for Config.
 const (
 	DefaultChunkSize = 1 << 20 // payload bytes per frame
-	DefaultWindow    = 16      // frames in flight from one pack to another
+	DefaultWindow    = 32      // frames in flight from one pack to another
 )
 
 // Sentinel errors.
