@@ -14,22 +14,24 @@ import (
 
 // A Sample is one worker's figure for one repeat: the original tool's CSV row.
 type Sample struct {
-	Benchmark   string  `json:"benchmark"`
-	Backend     string  `json:"backend"`
-	BurstID     string  `json:"burst_id"`
-	BurstSize   int     `json:"burst_size"`
-	Groups      int     `json:"groups"`
-	Granularity int     `json:"granularity"`
-	Chunking    bool    `json:"chunking"`
-	ChunkSize   int     `json:"chunk_size"`
-	PayloadSize int     `json:"payload_size"`
-	GroupID     int     `json:"group_id"`
-	WorkerID    int     `json:"worker_id"`
-	Repeat      int     `json:"repeat"`
-	Bytes       int64   `json:"bytes"`
-	Throughput  float64 `json:"throughput"` // MiB/s
-	Start       float64 `json:"start"`      // Unix seconds
-	End         float64 `json:"end"`
+	Benchmark   string `json:"benchmark"`
+	Backend     string `json:"backend"`
+	BurstID     string `json:"burst_id"`
+	BurstSize   int    `json:"burst_size"`
+	Groups      int    `json:"groups"`
+	Granularity int    `json:"granularity"`
+	Chunking    bool   `json:"chunking"`
+	ChunkSize   int    `json:"chunk_size"`
+	PayloadSize int    `json:"payload_size"`
+	GroupID     int    `json:"group_id"`
+	WorkerID    int    `json:"worker_id"`
+	Repeat      int    `json:"repeat"`
+	// Bytes is what the worker sent or received in the operation: a pair counts its
+	// payload at both ends, a gather's root every part.
+	Bytes      int64   `json:"bytes"`
+	Throughput float64 `json:"throughput"` // MiB/s
+	Start      float64 `json:"start"`      // Unix seconds
+	End        float64 `json:"end"`
 }
 
 func (s Sample) seconds() float64 { return s.End - s.Start }
