@@ -77,8 +77,12 @@ func (o Options) Validate() error {
 		return fmt.Errorf("--payload-size %d: want at least 0", o.PayloadSize)
 	case o.ChunkSize < 1:
 		return fmt.Errorf("--chunk-size %d: want at least 1", o.ChunkSize)
-	case o.Repeat < 1 || o.Warmup < 0:
+	case o.Repeat < 1:
 		return fmt.Errorf("--repeat %d: want at least 1", o.Repeat)
+	case o.Warmup < 0:
+		return fmt.Errorf("--warmup %d: want at least 0", o.Warmup)
+	case o.Timeout <= 0:
+		return fmt.Errorf("--timeout %v: want more than 0", o.Timeout)
 	case o.Benchmark == "pair" && o.BurstSize%2 != 0:
 		return fmt.Errorf("pair needs an even burst size: rank r sends to r+N/2")
 	case (o.Benchmark == "reduce" || o.Benchmark == "allreduce") && o.PayloadSize%8 != 0:
@@ -150,6 +154,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 		packs = append(packs, p)
+		// Report the chunk size comm uses: it lowers the flag to what the transport carries.
+		o.ChunkSize = p.ChunkSize()
 	}
 	if o.GroupID <= 0 && lastTransport != nil {
 		defer lastTransport.EndFlare(context.Background(), o.BurstID)

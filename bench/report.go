@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -69,7 +70,8 @@ func latencyOf(d []float64) Latency {
 	}
 	d = slices.Clone(d)
 	slices.Sort(d)
-	at := func(q float64) float64 { return d[min(len(d)-1, int(q*float64(len(d))))] }
+	// The nearest rank: the smallest value with at least q of them at or below it.
+	at := func(q float64) float64 { return d[max(0, int(math.Ceil(q*float64(len(d))))-1)] }
 	return Latency{Min: d[0], P50: at(0.5), P90: at(0.9), P99: at(0.99), Max: d[len(d)-1]}
 }
 

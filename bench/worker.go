@@ -219,8 +219,14 @@ func runWorker(ctx context.Context, o Options, e *expectation, w *comm.Worker) (
 			samples = append(samples, newSample(o, w, rep, moved, start, end))
 		}
 	}
-	// No group leaves before all are done, so none closes what a peer still reads from.
-	return samples, w.Barrier(ctx)
+	// No group leaves before all are done, so none closes what a peer still reads from:
+	// once rank 0 has every group's part of this gather, every group has finished the
+	// barrier above and needs nothing more, and group 0 may end the flare's stream.
+	if err := w.Barrier(ctx); err != nil {
+		return nil, err
+	}
+	_, err := w.Gather(ctx, 0, nil)
+	return samples, err
 }
 
 func pairStart(ctx context.Context, w *comm.Worker, start time.Time) (time.Time, error) {

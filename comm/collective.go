@@ -121,13 +121,13 @@ func (w *Worker) Scatter(ctx context.Context, root int, parts [][]byte) ([]byte,
 		return nil, err
 	}
 	p := w.p
+	if w.rank == root && len(parts) != p.cfg.Size {
+		return nil, fmt.Errorf("%w: scatter of %d parts to %d workers", ErrBadArgument, len(parts), p.cfg.Size)
+	}
 	seq := w.nextColl()
 	rootPack := p.packOf(root)
 	switch {
 	case w.rank == root:
-		if len(parts) != p.cfg.Size {
-			return nil, fmt.Errorf("%w: scatter of %d parts to %d workers", ErrBadArgument, len(parts), p.cfg.Size)
-		}
 		for q := range p.packs {
 			if q != rootPack {
 				first, end := p.ranksOf(q)

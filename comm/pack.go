@@ -132,6 +132,7 @@ type Pack struct {
 	// Only touched by the transport's delivering goroutine.
 	received map[int]*recvCount
 	partial  map[partialKey]*partial
+	recent   recent
 }
 
 // NewPack builds pack index of the flare described by cfg and attaches it to the
@@ -177,6 +178,10 @@ func NewPack(ctx context.Context, cfg Config, index int) (*Pack, error) {
 	}
 	return p, nil
 }
+
+// ChunkSize is the payload of one frame this pack sends: Config.ChunkSize, lowered to
+// what the transport carries.
+func (p *Pack) ChunkSize() int { return p.cfg.ChunkSize }
 
 // Index is the pack's index in the flare.
 func (p *Pack) Index() int { return p.index }
@@ -269,6 +274,13 @@ func (p *Pack) Run(ctx context.Context, fn func(ctx context.Context, w *Worker) 
 	for i, w := range p.worker {
 		wg.Go(func() {
 			err := runWorker(ctx, w, fn)
+			if err != nil && ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+				// A worker that ends with ctx.Err() after the pack stopped says only
+				// "context canceled": name why the pack stopped.
+				if stop := p.Err(); stop != nil && context.Cause(ctx) == stop {
+					err = fmt.Errorf("%w: %w", err, stop)
+				}
+			}
 			errs[i] = err
 			if err != nil && !errors.Is(err, ErrAborted) && !errors.Is(err, ErrClosed) {
 				p.Abort(fmt.Errorf("rank %d: %w", w.rank, err))

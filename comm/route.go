@@ -29,9 +29,10 @@ type partialKey struct {
 }
 
 type partial struct {
-	buf  []byte
-	seen []uint64 // a bit per chunk, so a redelivered chunk is not counted twice
-	left uint32
+	buf    []byte
+	seen   []uint64 // a bit per chunk, so a redelivered chunk is not counted twice
+	chunks uint32
+	left   uint32
 }
 
 // sendRemote sends a message, data or a bundle of parts, to rank dst of another pack,
@@ -75,18 +76,25 @@ func (w *Worker) sendRemote(ctx context.Context, k kind, tag uint16, seq uint64,
 	return nil
 }
 
+// controlTimeout bounds the sending of one control frame from the delivering
+// goroutine, which must not wait on a publish that nobody answers (a JetStream stream
+// deleted at the flare's end, a server down).
+const controlTimeout = 2 * time.Second
+
 // sendControl sends a header-only frame to another pack.
-func (p *Pack) sendControl(to int, k kind, seq uint64) {
+func (p *Pack) sendControl(ctx context.Context, to int, k kind, seq uint64) error {
 	h := header{kind: k, flare: p.hash, src: uint32(p.index), dst: uint32(to), seq: seq, chunks: 1}
 	var frame [headerSize]byte
 	h.put(frame[:])
 	<-p.linked
 	if p.link == nil {
-		return
+		return ErrClosed
 	}
-	if err := p.link.Send(context.Background(), to, frame[:]); err != nil {
+	err := p.link.Send(ctx, to, frame[:])
+	if err != nil {
 		p.cfg.Logger.Debug("comm: control frame lost", "flare", p.cfg.Flare, "kind", k, "to", to, "err", err)
 	}
+	return err
 }
 
 func (p *Pack) credit(to int) *credit {
@@ -103,7 +111,9 @@ func (p *Pack) acquire(ctx context.Context, to int) error {
 	for {
 		p.mu.Lock()
 		c := p.credit(to)
-		if c.sent-c.acked < uint64(p.cfg.Window) {
+		// Credit is cumulative and may run ahead of what was sent (a redelivered frame
+		// counted twice, a stray acknowledgement): then the whole window is free.
+		if c.acked >= c.sent || c.sent-c.acked < uint64(p.cfg.Window) {
 			c.sent++
 			p.mu.Unlock()
 			return nil
@@ -181,7 +191,7 @@ func (p *Pack) waitReady(ctx context.Context, q int) error {
 		case <-p.stop:
 			return p.stopCause
 		case <-t.C:
-			p.sendControl(q, kindHello, 0)
+			p.sendControl(ctx, q, kindHello, 0)
 			t.Reset(pause)
 			pause = min(2*pause, 250*time.Millisecond)
 		}
@@ -205,7 +215,9 @@ func (p *Pack) deliver(frame []byte) {
 	case kindHello:
 		p.markReady(int(h.src))
 		if h.seq == 0 {
-			p.sendControl(int(h.src), kindHello, 1)
+			ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+			p.sendControl(ctx, int(h.src), kindHello, 1)
+			cancel()
 		}
 		return
 	case kindAbort:
@@ -219,33 +231,109 @@ func (p *Pack) deliver(frame []byte) {
 	}
 	from := src / p.cfg.Granularity
 	p.markReady(from)
-	p.count(from, h.window)
 
+	key := partialKey{h.kind, h.tag, h.src, h.dst, h.seq}
+	if p.recent.has(key) {
+		return // a redelivery of a message already handed over
+	}
 	data := payload
 	if h.chunks > 1 {
-		if h.total > uint64(h.chunks)*uint64(p.cfg.Transport.MaxFrame()) {
-			p.cfg.Logger.Warn("comm: dropped a frame of an oversized message", "flare", p.cfg.Flare, "total", h.total)
+		var fresh bool
+		if data, fresh = p.reassemble(key, h, payload); !fresh {
 			return
 		}
-		key := partialKey{h.kind, h.tag, h.src, h.dst, h.seq}
-		pt := p.partial[key]
-		if pt == nil {
-			pt = &partial{buf: make([]byte, h.total), seen: make([]uint64, (h.chunks+63)/64), left: h.chunks}
-			p.partial[key] = pt
+		p.count(from, h.window)
+		if data == nil {
+			return // more chunks to come
 		}
-		word, bit := h.chunk/64, uint64(1)<<(h.chunk%64)
-		if pt.seen[word]&bit != 0 {
-			return
-		}
-		pt.seen[word] |= bit
-		copy(pt.buf[h.offset:], payload)
-		if pt.left--; pt.left > 0 {
-			return
-		}
-		delete(p.partial, key)
-		data = pt.buf
+	} else {
+		p.count(from, h.window)
 	}
+	p.recent.add(key)
 	p.worker[dst-p.first].box.put(msgKey{h.kind, h.tag, src, h.seq}, message{data: data, owned: true})
+}
+
+// maxMessage bounds a message's size as its frames announce it, so that a bad frame
+// cannot make the pack allocate without limit.
+const maxMessage = 1 << 34
+
+// reassemble files one chunk of a multi-chunk message. fresh is false for a chunk that
+// is dropped: a redelivery, or one that disagrees with itself or with the message's
+// other chunks. data is the whole message once its last chunk is in.
+func (p *Pack) reassemble(key partialKey, h header, payload []byte) (data []byte, fresh bool) {
+	pt := p.partial[key]
+	if pt == nil {
+		if !p.plausible(h, len(payload)) {
+			p.cfg.Logger.Warn("comm: dropped a frame of an impossible message", "flare", p.cfg.Flare,
+				"total", h.total, "chunks", h.chunks, "chunk", h.chunk, "bytes", len(payload))
+			return nil, false
+		}
+		pt = &partial{buf: make([]byte, h.total), seen: make([]uint64, (int(h.chunks)+63)/64), chunks: h.chunks, left: h.chunks}
+		p.partial[key] = pt
+	}
+	if h.chunks != pt.chunks || h.total != uint64(len(pt.buf)) {
+		p.cfg.Logger.Warn("comm: dropped a chunk that disagrees with its message", "flare", p.cfg.Flare, "src", h.src, "seq", h.seq)
+		return nil, false
+	}
+	word, bit := h.chunk/64, uint64(1)<<(h.chunk%64)
+	if pt.seen[word]&bit != 0 {
+		return nil, false // a redelivered chunk
+	}
+	pt.seen[word] |= bit
+	copy(pt.buf[h.offset:], payload)
+	if pt.left--; pt.left > 0 {
+		return nil, true
+	}
+	delete(p.partial, key)
+	return pt.buf, true
+}
+
+// plausible checks the first frame seen of a multi-chunk message against the way
+// sendRemote cuts messages: every chunk but the last is full, at offset chunk × its
+// size, and no frame is larger than the transport carries.
+func (p *Pack) plausible(h header, n int) bool {
+	switch {
+	case h.total > maxMessage || h.total > uint64(h.chunks)*uint64(p.cfg.Transport.MaxFrame()):
+		return false
+	case h.chunk == h.chunks-1:
+		return h.offset+uint64(n) == h.total && h.total > uint64(h.chunks-1)
+	default:
+		size := uint64(n)
+		return size > 0 && h.offset == uint64(h.chunk)*size &&
+			h.total > uint64(h.chunks-1)*size && h.total <= uint64(h.chunks)*size
+	}
+}
+
+// recent remembers the last messages handed over, so that a transport that delivers at
+// least once (JetStream, after a lost acknowledgement or a reconnection) leaves no
+// duplicate behind: not in a mailbox, not as a partial message that never completes.
+type recent struct {
+	set  map[partialKey]struct{}
+	ring []partialKey
+	next int
+}
+
+// recentMessages bounds what a pack remembers: a redelivery comes soon after the
+// original, and a pack of a large flare in one process must stay small.
+const recentMessages = 1 << 10
+
+func (r *recent) has(k partialKey) bool {
+	_, ok := r.set[k]
+	return ok
+}
+
+func (r *recent) add(k partialKey) {
+	if r.set == nil {
+		r.set = make(map[partialKey]struct{})
+	}
+	if len(r.ring) < recentMessages {
+		r.ring = append(r.ring, k)
+	} else {
+		delete(r.set, r.ring[r.next])
+		r.ring[r.next] = k
+		r.next = (r.next + 1) % recentMessages
+	}
+	r.set[k] = struct{}{}
 }
 
 // count notes a data frame from pack from and sends credit back every half window.
@@ -257,7 +345,11 @@ func (p *Pack) count(from int, window uint16) {
 	}
 	rc.frames++
 	if rc.frames-rc.acked >= uint64(max(1, window/2)) {
-		rc.acked = rc.frames
-		p.sendControl(from, kindAck, rc.frames)
+		ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+		// Credit is cumulative: one that could not be sent goes with the next frame's.
+		if p.sendControl(ctx, from, kindAck, rc.frames) == nil {
+			rc.acked = rc.frames
+		}
+		cancel()
 	}
 }

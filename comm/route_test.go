@@ -3,6 +3,7 @@ package comm
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -314,4 +315,35 @@ func TestLatePack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzDeliver hands a pack frames that pass or fail decoding in any combination, as a
+// buggy peer could send them: the pack must not panic, and never holds more than
+// maxMessage for one message. The seeds run with every go test.
+func FuzzDeliver(f *testing.F) {
+	h := header{kind: kindP2P, src: 0, dst: 1, seq: 1, window: 8, chunks: 2, total: 6}
+	first, last := h, h
+	last.chunk, last.offset = 1, 3
+	f.Add(frame(first, []byte("abc")), frame(last, []byte("def")))
+	f.Add(frame(header{kind: kindAck, src: 0, dst: 1, seq: 9, chunks: 1}, nil), frame(last, []byte("de")))
+	f.Add(frame(header{kind: kindColl, tag: 2, src: 0, dst: 1, seq: 3, chunks: 1 << 20, total: 1 << 40}, []byte("x")), []byte{})
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		p, err := NewPack(context.Background(), Config{Flare: "fuzz", Size: 2, Granularity: 1, Transport: NewMemoryTransport()}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		hash := flareHash("fuzz")
+		for _, fr := range [][]byte{a, b} {
+			if len(fr) >= headerSize {
+				binary.LittleEndian.PutUint64(fr[8:], hash) // reach past the flare check
+			}
+			p.deliver(fr)
+		}
+		for _, pt := range p.partial {
+			if len(pt.buf) > maxMessage {
+				t.Fatalf("a partial message of %d bytes", len(pt.buf))
+			}
+		}
+	})
 }

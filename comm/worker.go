@@ -98,6 +98,13 @@ func (w *Worker) Send(ctx context.Context, to int, data []byte) error {
 	if err := w.checkRank(to, "destination"); err != nil {
 		return err
 	}
+	if !w.local(to) {
+		// Wait for the peer pack before taking a sequence number, so that a Send that
+		// gives up here can be tried again.
+		if err := w.p.waitReady(ctx, to/w.p.cfg.Granularity); err != nil {
+			return err
+		}
+	}
 	w.mu.Lock()
 	if w.sendSeq == nil {
 		w.sendSeq = make(map[int]uint64)
@@ -196,6 +203,10 @@ func (b *mailbox) put(k msgKey, m message) {
 }
 
 func (b *mailbox) take(ctx context.Context, k msgKey, p *Pack) (message, error) {
+	// A stopped pack fails every receive, even one whose message is already here.
+	if err := p.Err(); err != nil {
+		return message{}, err
+	}
 	select {
 	case m := <-b.slot(k):
 		b.mu.Lock()
