@@ -111,8 +111,8 @@ func (p *Pack) acquire(ctx context.Context, to int) error {
 	for {
 		p.mu.Lock()
 		c := p.credit(to)
-		// Credit is cumulative and may run ahead of what was sent (a redelivered frame
-		// counted twice, a stray acknowledgement): then the whole window is free.
+		// Credit is cumulative and may run ahead of what was sent (a stray or forged
+		// acknowledgement): then the whole window is free.
 		if c.acked >= c.sent || c.sent-c.acked < uint64(p.cfg.Window) {
 			c.sent++
 			p.mu.Unlock()
@@ -154,17 +154,17 @@ func (p *Pack) readyChan(q int) chan struct{} {
 }
 
 func (p *Pack) markReady(q int) {
-	ch := p.readyChan(q)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch := p.ready[q]
+	if ch == nil {
+		ch = make(chan struct{})
+		p.ready[q] = ch
+	}
 	select {
 	case <-ch:
 	default:
-		p.mu.Lock()
-		select {
-		case <-ch:
-		default:
-			close(ch)
-		}
-		p.mu.Unlock()
+		close(ch)
 	}
 }
 
@@ -230,8 +230,6 @@ func (p *Pack) deliver(frame []byte) {
 		return
 	}
 	from := src / p.cfg.Granularity
-	p.markReady(from)
-
 	key := partialKey{h.kind, h.tag, h.src, h.dst, h.seq}
 	if p.recent.has(key) {
 		return // a redelivery of a message already handed over
@@ -340,8 +338,10 @@ func (r *recent) add(k partialKey) {
 func (p *Pack) count(from int, window uint16) {
 	rc := p.received[from]
 	if rc == nil {
+		// The first data from a pack also says it listens: no handshake needed back.
 		rc = &recvCount{}
 		p.received[from] = rc
+		p.markReady(from)
 	}
 	rc.frames++
 	if rc.frames-rc.acked >= uint64(max(1, window/2)) {
