@@ -23,6 +23,11 @@ var (
 	testServerErr  error
 )
 
+// hangGuard bounds a wait that must end, so that a hang fails its test instead of
+// stalling the suite. It is not a claim about speed, which the benchmarks measure: it
+// is far above any time the wait takes on a loaded machine.
+const hangGuard = time.Minute
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if testServer != nil {

@@ -169,11 +169,13 @@ func TestAbort(t *testing.T) {
 						return err
 					})
 				}()
+				// Every worker must come back with the cause; how soon is for the
+				// benchmarks. The bound only keeps a hang from stalling the suite.
 				var err error
 				select {
 				case err = <-done:
-				case <-time.After(time.Second + 20*time.Millisecond):
-					t.Fatal("workers still blocked a second after rank 5 failed")
+				case <-time.After(hangGuard):
+					t.Fatalf("workers still blocked %s after rank 5 failed", hangGuard)
 				}
 				t.Logf("released %v after the failure", time.Since(started))
 				if err == nil || !strings.Contains(err.Error(), f.cause) {
@@ -215,7 +217,7 @@ func TestCloseReleasesBlockedWorkers(t *testing.T) {
 		if !errors.Is(err, ErrClosed) {
 			t.Fatalf("err = %v, want ErrClosed", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("Recv still blocked after Close")
 	}
 }

@@ -149,14 +149,8 @@ func flareHash(flare string) uint64 {
 //	[8:8+8n]     lengths
 //	then each part, padded to a multiple of 8 bytes so typed views stay aligned.
 //
-// A nil part and an empty part are the same on the wire.
-func bundleSize(parts [][]byte) int {
-	n := 8 + 8*len(parts)
-	for _, p := range parts {
-		n += pad8(len(p))
-	}
-	return n
-}
+// A nil part and an empty part are the same on the wire. bundleVector lays one out,
+// encodeBundle copies it into one slice and decodeBundle reads it back.
 
 func pad8(n int) int { return (n + 7) &^ 7 }
 

@@ -120,6 +120,7 @@ func otherFiles(pkg *build.Package) []string {
 // where it was, else the one on PATH; a different version shows as a mismatch once the
 // plugin is built.
 func goCommand() (string, error) {
+	//lint:ignore SA1019 the build-time root is what is wanted: the toolchain that built this binary.
 	if root := runtime.GOROOT(); root != "" {
 		p := filepath.Join(root, "bin", "go")
 		if _, err := os.Stat(p); err == nil {

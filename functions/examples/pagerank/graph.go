@@ -30,17 +30,29 @@ func owner(v, n int64, size int) int {
 	return int(((v+1)*int64(size) - 1) / n)
 }
 
+// largestBlock is the most nodes dataset.Split gives one of size ranks.
+func largestBlock(n int64, size int) int64 { return (n + int64(size) - 1) / int64(size) }
+
+// checkNodes refuses a graph whose largest block of nodes is over MaxWorkerNodes. It
+// looks at the largest block, not the rank's own, so that every rank says the same.
+func checkNodes(n int64, size int) error {
+	if most := largestBlock(n, size); most > MaxWorkerNodes {
+		return fmt.Errorf("pagerank: %d nodes per worker is too many: use a larger burst", most)
+	}
+	return nil
+}
+
 // loadPart makes or reads this rank's share of the graph.
 func loadPart(ctx context.Context, w *comm.Worker, in Input) (*part, error) {
 	if g := in.Generate; g != nil {
 		p := &part{n: g.Nodes}
+		if err := checkNodes(g.Nodes, w.Size()); err != nil {
+			return nil, err
+		}
+		if most := largestBlock(g.Nodes, w.Size()); float64(most)*g.Degree > MaxWorkerEdges {
+			return nil, fmt.Errorf("pagerank: about %.0f edges per worker is too many: use a larger burst", float64(most)*g.Degree)
+		}
 		p.lo, p.hi = dataset.Split(g.Nodes, w.Size(), w.Rank())
-		if p.hi-p.lo > MaxWorkerNodes {
-			return nil, fmt.Errorf("pagerank: %d nodes per worker is too many: use a larger burst", p.hi-p.lo)
-		}
-		if float64(p.hi-p.lo)*g.Degree > MaxWorkerEdges {
-			return nil, fmt.Errorf("pagerank: about %.0f edges per worker is too many: use a larger burst", float64(p.hi-p.lo)*g.Degree)
-		}
 		p.offsets, p.targets = g.Generate(p.lo, p.hi)
 		return p, nil
 	}
@@ -48,16 +60,18 @@ func loadPart(ctx context.Context, w *comm.Worker, in Input) (*part, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pagerank: %w", err)
 	}
-	if len(src) > MaxWorkerEdges {
-		return nil, fmt.Errorf("pagerank: %d edges per worker is too many: use a larger burst", len(src))
-	}
 	largest := int64(-1)
 	for i := range src {
 		largest = max(largest, int64(src[i]), int64(dst[i]))
 	}
-	all, err := comm.AllReduceSlice(ctx, w, []int64{largest}, comm.Max[int64])
+	// Every rank decides on the same figures, the largest over the flare, so that a
+	// bad input fails with one message whichever rank gets there first.
+	all, err := comm.AllReduceSlice(ctx, w, []int64{largest, int64(len(src))}, comm.Max[int64])
 	if err != nil {
 		return nil, err
+	}
+	if all[1] > MaxWorkerEdges {
+		return nil, fmt.Errorf("pagerank: %d edges per worker is too many: use a larger burst", all[1])
 	}
 	p := &part{n: all[0] + 1}
 	if in.Nodes > 0 {
@@ -72,10 +86,10 @@ func loadPart(ctx context.Context, w *comm.Worker, in Input) (*part, error) {
 	if int64(w.Size()) > p.n {
 		return nil, fmt.Errorf("pagerank: %d workers for %d nodes: use at most one worker per node", w.Size(), p.n)
 	}
-	p.lo, p.hi = dataset.Split(p.n, w.Size(), w.Rank())
-	if p.hi-p.lo > MaxWorkerNodes {
-		return nil, fmt.Errorf("pagerank: %d nodes per worker is too many: use a larger burst", p.hi-p.lo)
+	if err := checkNodes(p.n, w.Size()); err != nil {
+		return nil, err
 	}
+	p.lo, p.hi = dataset.Split(p.n, w.Size(), w.Rank())
 	// Shuffle each edge to its source's owner: (source, target) pairs, in file order.
 	pairs := make([][]uint32, w.Size())
 	for i, s := range src {

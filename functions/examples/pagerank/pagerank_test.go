@@ -274,8 +274,8 @@ func TestBurstBadInput(t *testing.T) {
 		{"bad line", `{"file": "` + bad + `"}`, 2, "node id"},
 		{"id beyond nodes", `{"file": "` + big + `", "nodes": 50}`, 2, `node id 99, but "nodes" is 50`},
 		{"no edges", `{"file": "` + empty + `"}`, 2, "no edges"},
-		{"too many nodes for a file", `{"file": "` + big + `", "nodes": 2147483647}`, 2, "1073741823 nodes per worker is too many"},
-		{"too many nodes generated", `{"generate": {"nodes": 2147483647, "degree": 1}}`, 4, "536870911 nodes per worker is too many"},
+		{"too many nodes for a file", `{"file": "` + big + `", "nodes": 2147483647}`, 2, "1073741824 nodes per worker is too many"},
+		{"too many nodes generated", `{"generate": {"nodes": 2147483647, "degree": 1}}`, 4, "536870912 nodes per worker is too many"},
 	}
 	for _, tt := range tests {
 		_, err := flaretest.Burst(t, flaretest.Layout{Size: tt.size, Granularity: 1}, Burst, tt.input)
