@@ -3,6 +3,8 @@ package cluster
 import (
 	"fmt"
 	"net/url"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -70,16 +72,66 @@ func RunServer(o ServerOptions) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: nats server: %w", err)
 	}
+	errs := &errorLog{}
 	if o.Debug {
 		s.ConfigureLogger()
+	} else {
+		// Quiet, but what goes wrong is kept: a port that is taken shows only as a
+		// fatal log line, and the server never becomes ready.
+		s.SetLogger(errs, false, false)
 	}
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		return nil, fmt.Errorf("cluster: nats server on %s:%d not ready after 10s", opts.Host, opts.Port)
+	for deadline := time.Now().Add(10 * time.Second); !s.ReadyForConnections(50 * time.Millisecond); {
+		if msg := errs.fatal(); msg != "" {
+			s.Shutdown()
+			return nil, fmt.Errorf("cluster: nats server on %s:%d: %s", opts.Host, opts.Port, msg)
+		}
+		if time.Now().After(deadline) {
+			s.Shutdown()
+			return nil, fmt.Errorf("cluster: nats server on %s:%d not ready after 10s: %s", opts.Host, opts.Port, errs.last())
+		}
 	}
 	return s, nil
 }
+
+// errorLog is the embedded server's logger when it is quiet: it keeps the errors, so
+// that a server that cannot start says why.
+type errorLog struct {
+	mu           sync.Mutex
+	fatals, errs []string
+}
+
+func (l *errorLog) add(to *[]string, format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(*to) < 16 {
+		*to = append(*to, fmt.Sprintf(format, v...))
+	}
+}
+
+func (l *errorLog) fatal() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.fatals, "; ")
+}
+
+func (l *errorLog) last() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.errs) == 0 {
+		return "no error logged"
+	}
+	return l.errs[len(l.errs)-1]
+}
+
+func (l *errorLog) Fatalf(format string, v ...any) { l.add(&l.fatals, format, v...) }
+func (l *errorLog) Errorf(format string, v ...any) { l.add(&l.errs, format, v...) }
+func (l *errorLog) Noticef(string, ...any)         {}
+func (l *errorLog) Warnf(string, ...any)           {}
+func (l *errorLog) Debugf(string, ...any)          {}
+func (l *errorLog) Tracef(string, ...any)          {}
+
+var _ server.Logger = (*errorLog)(nil)
 
 // ConnectInProcess connects to an embedded server without a socket.
 func ConnectInProcess(s *server.Server, opts ...nats.Option) (*nats.Conn, error) {

@@ -12,9 +12,9 @@
 // to JSON; an error or a panic fails the worker and aborts the flare. ctx is cancelled when
 // the flare times out or is cancelled, and a function that blocks must give up then.
 //
-// Built-in functions (Builtin, Builtins) are the examples in functions/examples, each an
-// importable package whose plugin directory holds a few-line package main calling it, so
-// `burst serve` is useful with no build step and the same code also builds as a plugin.
+// Built-in functions are linked into a binary and handed to its invoker by name; the
+// burst binary's are the example apps (package functions/examples). This package does
+// not import them, so that the gateway, which checks plugins with it, links no app.
 //
 // # Plugins
 //

@@ -7,15 +7,13 @@ import (
 
 	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/functions"
+	"github.com/burstgo/burst/functions/examples"
 )
 
 // A built-in function runs on the workers of a flare, here three workers in packs of two
 // on the memory transport, as an invoker runs them.
 func Example() {
-	hello, ok := functions.Builtin("hello")
-	if !ok {
-		panic("no hello")
-	}
+	hello := examples.Builtins()["hello"]
 	ctx := context.Background()
 	g, err := comm.NewGroup(ctx, comm.Config{Flare: "example", Size: 3, Granularity: 2, Transport: comm.NewMemoryTransport()})
 	if err != nil {

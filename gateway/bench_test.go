@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
 // The platform's benchmarks run on the all-in-one server, as `burst serve` builds it: an
@@ -41,7 +41,7 @@ func BenchmarkStartup(b *testing.B) {
 				err = json.NewDecoder(resp.Body).Decode(&rec)
 				resp.Body.Close()
 				t1 := time.Now()
-				if err != nil || rec.Status != invoker.StatusSucceeded || len(rec.Results) != bc.size {
+				if err != nil || rec.Status != control.StatusSucceeded || len(rec.Results) != bc.size {
 					b.Fatalf("%v: %s %q", err, rec.Status, rec.Error)
 				}
 				last := rec.Workers[0].Start

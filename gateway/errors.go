@@ -42,8 +42,6 @@ func errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-var errBadDuration = errors.New("want a duration such as \"30s\" or a number of seconds")
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -57,11 +55,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // writeError writes err as the API's error body; an error that is not an *Error is an
-// internal one.
-func writeError(w http.ResponseWriter, err error) {
+// internal one. The cause of a 5xx goes to the request log.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = errorf(http.StatusInternalServerError, CodeInternal, "%v", err)
+	}
+	if e.Status >= 500 {
+		if rl, ok := r.Context().Value(requestLogKey).(*requestLog); ok {
+			rl.err = err
+		}
 	}
 	writeJSON(w, e.Status, map[string]*Error{"error": e})
 }

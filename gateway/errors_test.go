@@ -31,7 +31,7 @@ func TestWriteError(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			writeError(rec, tt.err)
+			writeError(rec, httptest.NewRequest("GET", "/", nil), tt.err)
 			var body struct {
 				Error Error `json:"error"`
 			}

@@ -2,30 +2,39 @@ package gateway
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 )
 
 // GET /flares/{id}/events streams a flare's life as server-sent events: first a
 // "record" event with the record as it is, then the invokers' events as they come
 // ("started", "workers" without results, "logs", "ended"), "status" when the gateway
 // ends the flare, and last "end" with the final record, after which the stream closes.
-// A client too slow to keep up gets a "lagged" event and the stream closes; it may read
-// the record and reconnect.
+//
+// Every event of a running flare has an id, counted per flare. A client that reconnects
+// with Last-Event-ID (as EventSource does) gets the events it missed, if the gateway
+// still has them (it keeps the last historyLimit once someone watched the flare), else a
+// new "record" to start from. A client too slow to keep up gets a "lagged" event and the
+// stream closes; it may reconnect the same way.
 
-// watcherBuffer is how many events a slow client may fall behind.
-const watcherBuffer = 1024
+const (
+	// watcherBuffer is how many events a slow client may fall behind.
+	watcherBuffer = 1024
+	// historyLimit is how many events of a watched flare are kept for a reconnect.
+	historyLimit = 1024
+	// sseKeepAlive is how often an idle stream gets a comment, so proxies keep it open.
+	sseKeepAlive = 15 * time.Second
+)
 
-// sseKeepAlive is how often an idle stream gets a comment, so proxies keep it open.
-const sseKeepAlive = 15 * time.Second
-
+// An sseEvent is one event of a flare's stream; v is marshalled by the stream's own
+// goroutine, never under the gateway's lock, and is not changed once sent.
 type sseEvent struct {
+	id   uint64
+	noID bool // the stream of an ended flare, and the lagged notice, have no ids
 	name string
-	data []byte
+	v    any
 }
 
 type watcher struct {
@@ -33,18 +42,22 @@ type watcher struct {
 	lagged bool
 }
 
-// notify sends an event to f's watchers. Called with g.mu held.
+// notify gives every event of f its id and sends it to f's watchers, keeping it for a
+// reconnect once f has been watched. Called with g.mu held.
 func (g *Gateway) notify(f *flare, name string, v any) {
-	if len(f.watchers) == 0 {
-		return
+	f.nextID++
+	if f.history == nil {
+		return // nobody ever watched
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return
+	ev := sseEvent{id: f.nextID, name: name, v: v}
+	if len(f.history) == historyLimit {
+		copy(f.history, f.history[1:])
+		f.history = f.history[:historyLimit-1]
 	}
+	f.history = append(f.history, ev)
 	for w := range f.watchers {
 		select {
-		case w.ch <- sseEvent{name, b}:
+		case w.ch <- ev:
 		default:
 			w.lagged = true
 			close(w.ch)
@@ -53,15 +66,37 @@ func (g *Gateway) notify(f *flare, name string, v any) {
 	}
 }
 
+// missed returns the events after last that f still has, and whether it has them all.
+// Called with g.mu held.
+func (f *flare) missed(last uint64) ([]sseEvent, bool) {
+	if last > f.nextID {
+		return nil, false // an id of another gateway's count
+	}
+	if last == f.nextID {
+		return nil, true
+	}
+	if len(f.history) == 0 || f.history[0].id > last+1 {
+		return nil, false
+	}
+	for i, ev := range f.history {
+		if ev.id > last {
+			return append([]sseEvent(nil), f.history[i:]...), true
+		}
+	}
+	return nil, true
+}
+
 func (g *Gateway) getEvents(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, errorf(http.StatusInternalServerError, CodeInternal, "streaming is not supported here"))
-		return
+	id := flareID(r)
+	last, resume := uint64(0), false
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err == nil {
+			last, resume = n, true
+		}
 	}
 	var wt *watcher
-	var snapshot Record
+	var backlog []sseEvent
 	g.mu.Lock()
 	f := g.flares[id]
 	if f != nil {
@@ -70,40 +105,64 @@ func (g *Gateway) getEvents(w http.ResponseWriter, r *http.Request) {
 			f.watchers = make(map[*watcher]struct{})
 		}
 		f.watchers[wt] = struct{}{}
-		snapshot = f.rec.clone()
+		if f.history == nil {
+			f.history = make([]sseEvent, 0, 16)
+		}
+		ok := false
+		if resume {
+			backlog, ok = f.missed(last)
+		}
+		if !ok {
+			backlog = []sseEvent{{id: f.nextID, name: "record", v: f.rec.clone()}}
+		}
 	}
 	g.mu.Unlock()
 	if f == nil {
 		rec, err := g.record(r, id, false)
 		if err != nil {
-			writeError(w, err)
+			writeError(w, r, err)
 			return
 		}
-		snapshot = rec
-	}
-	defer func() {
-		if f != nil {
+		backlog = []sseEvent{{noID: true, name: "record", v: rec}, {noID: true, name: "end", v: rec}}
+	} else {
+		defer func() {
 			g.mu.Lock()
 			delete(f.watchers, wt)
 			g.mu.Unlock()
-		}
-	}()
+		}()
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	send := func(name string, data []byte) error {
-		_, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, data)
-		fl.Flush()
-		return err
-	}
-	b, _ := json.Marshal(snapshot)
-	if err := send("record", b); err != nil {
+	rc := http.NewResponseController(w)
+	// The headers go out now: a client that resumes with nothing missed must not wait
+	// for the next event to know the stream is open.
+	if err := rc.Flush(); err != nil {
 		return
 	}
+	send := func(ev sseEvent) error {
+		b, err := json.Marshal(ev.v)
+		if err != nil {
+			return err
+		}
+		if !ev.noID {
+			_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.id, ev.name, b)
+		} else {
+			_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.name, b)
+		}
+		if err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	for _, ev := range backlog {
+		if err := send(ev); err != nil {
+			return
+		}
+	}
 	if f == nil {
-		send("end", b)
 		return
 	}
 	tick := time.NewTicker(sseKeepAlive)
@@ -116,43 +175,21 @@ func (g *Gateway) getEvents(w http.ResponseWriter, r *http.Request) {
 				lagged := wt.lagged
 				g.mu.Unlock()
 				if lagged {
-					send("lagged", []byte(`{"error":"the stream fell behind; read the record and reconnect"}`))
+					send(sseEvent{noID: true, name: "lagged", v: map[string]string{"error": "the stream fell behind; reconnect with Last-Event-ID"}})
 				}
 				return
 			}
-			if err := send(ev.name, ev.data); err != nil {
+			if err := send(ev); err != nil {
 				return
 			}
 		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
 				return
 			}
-			fl.Flush()
+		case <-g.httpDone:
+			return
 		case <-r.Context().Done():
 			return
 		}
 	}
-}
-
-// record returns a flare's record, from memory while it runs and from the store after.
-func (g *Gateway) record(r *http.Request, id string, withResults bool) (Record, error) {
-	g.mu.Lock()
-	if f := g.flares[id]; f != nil {
-		rec := f.rec.clone()
-		if withResults {
-			rec.Results = f.resultList()
-		}
-		g.mu.Unlock()
-		return rec, nil
-	}
-	_, known := g.index[id]
-	g.mu.Unlock()
-	if !known {
-		return Record{}, errorf(http.StatusNotFound, CodeUnknownFlare, "no flare %q", id)
-	}
-	rec, err := g.store.flare(r.Context(), id, withResults)
-	if errors.Is(err, errNotStored) {
-		return Record{}, errorf(http.StatusNotFound, CodeUnknownFlare, "no flare %q", id)
-	}
-	return rec, err
 }

@@ -7,60 +7,184 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
-// readEvents reads a server-sent event stream to its end and returns the event names.
-func readEvents(t *testing.T, url string) ([]string, map[string]string) {
+// sse is one server-sent event.
+type sse struct{ id, name, data string }
+
+// stream opens a flare's event stream, with Last-Event-ID if last is not empty.
+func stream(t *testing.T, url, last string) (*bufio.Scanner, func()) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	if last != "" {
+		req.Header.Set("Last-Event-ID", last)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		resp.Body.Close()
 		t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	var names []string
-	last := map[string]string{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	name := ""
+	return sc, func() { resp.Body.Close() }
+}
+
+// next reads the next event of a stream; ok is false at its end.
+func next(sc *bufio.Scanner) (ev sse, ok bool) {
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
+		case line == "" && ev.name != "":
+			return ev, true
+		case strings.HasPrefix(line, "id: "):
+			ev.id = strings.TrimPrefix(line, "id: ")
 		case strings.HasPrefix(line, "event: "):
-			name = strings.TrimPrefix(line, "event: ")
-			names = append(names, name)
+			ev.name = strings.TrimPrefix(line, "event: ")
 		case strings.HasPrefix(line, "data: "):
-			last[name] = strings.TrimPrefix(line, "data: ")
+			ev.data = strings.TrimPrefix(line, "data: ")
 		}
 	}
-	return names, last
+	return ev, false
 }
 
+// readAll reads a stream to its end.
+func readAll(sc *bufio.Scanner) []sse {
+	var out []sse
+	for ev, ok := next(sc); ok; ev, ok = next(sc) {
+		out = append(out, ev)
+	}
+	return out
+}
+
+func names(evs []sse) string {
+	var n []string
+	for _, ev := range evs {
+		n = append(n, ev.name)
+	}
+	return strings.Join(n, ",")
+}
+
+// TestEvents watches a flare from before its workers may end: they wait at a gate that
+// the test opens once the stream is connected.
 func TestEvents(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
-	rec := call[Record](c, "POST", "/flares", map[string]any{"function": "sleep", "size": 4, "granularity": 2, "input": "300ms"}, http.StatusAccepted)
-	names, data := readEvents(t, c.url+"/flares/"+rec.ID+"/events")
+	gateName := newGate(t)
+	rec := call[Record](c, "POST", "/flares", map[string]any{"function": "gate", "size": 4, "granularity": 2, "input": gateName, "timeout": "1m"}, http.StatusAccepted)
+	sc, closeStream := stream(t, c.url+"/flares/"+rec.ID+"/events", "")
+	defer closeStream()
+	first, ok := next(sc)
+	if !ok || first.name != "record" || !strings.Contains(first.data, rec.ID) {
+		t.Fatalf("first event %+v, want the record", first)
+	}
+	openGate(gateName)
+	evs := append([]sse{first}, readAll(sc)...)
 	count := map[string]int{}
-	for _, n := range names {
-		count[n]++
+	for _, ev := range evs {
+		count[ev.name]++
 	}
-	if names[0] != "record" || names[len(names)-1] != "end" {
-		t.Errorf("events %v: want record first and end last", names)
+	// Two packs: each reports its end (with its workers), and its start if that came
+	// after the stream connected; the stream ends with the final record.
+	if count[string(control.EventEnded)] != 2 || count[string(control.EventStarted)] > 2 || evs[len(evs)-1].name != "end" {
+		t.Errorf("events %s", names(evs))
 	}
-	// Two packs: each reports its start, its workers and its end.
-	if count[invoker.EventWorkers] != 2 || count[invoker.EventEnded] != 2 || count[invoker.EventStarted] > 2 {
-		t.Errorf("events %v", names)
+	for _, ev := range evs {
+		if ev.name == string(control.EventEnded) && (!strings.Contains(ev.data, `"status":"succeeded"`) || strings.Contains(ev.data, `"result"`)) {
+			t.Errorf("ended event %s: want succeeded workers, and no results (they belong to /results)", ev.data)
+		}
 	}
-	if !strings.Contains(data["end"], `"status":"succeeded"`) || strings.Contains(data[invoker.EventWorkers], "slept") {
-		t.Errorf("end %s; workers event %s (results belong to /results)", data["end"], data[invoker.EventWorkers])
+	// The record stands for every event before it; the live ones follow it.
+	checkIDs(t, evs)
+	if end := evs[len(evs)-1].data; !strings.Contains(end, `"status":"succeeded"`) {
+		t.Errorf("end %s", end)
 	}
 	// An ended flare's stream is its record and the end.
-	names, _ = readEvents(t, c.url+"/flares/"+rec.ID+"/events")
-	if strings.Join(names, ",") != "record,end" {
-		t.Errorf("events of an ended flare: %v", names)
+	sc, closeEnded := stream(t, c.url+"/flares/"+rec.ID+"/events", "")
+	defer closeEnded()
+	if got := names(readAll(sc)); got != "record,end" {
+		t.Errorf("events of an ended flare: %s", got)
+	}
+}
+
+// TestEventsResume reconnects with Last-Event-ID, as EventSource does, and gets exactly
+// the events it missed. The flare's two ranks wait at gates of their own, so that one
+// pack ends while the client is away and the other after it is back.
+func TestEventsResume(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	a, b := newGate(t), newGate(t)
+	rec := call[Record](c, "POST", "/flares", map[string]any{"function": "gate", "size": 2, "granularity": 1, "inputs": []string{a, b}, "timeout": "1m"}, http.StatusAccepted)
+	url := c.url + "/flares/" + rec.ID + "/events"
+	sc, closeFirst := stream(t, url, "")
+	record, _ := next(sc)
+	closeFirst()
+	if record.name != "record" {
+		t.Fatalf("first event %+v, want the record", record)
+	}
+	openGate(a)
+	eventually(t, func() bool {
+		return call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK).Workers[0].Status == control.StatusSucceeded
+	}, "pack 0 to end")
+	// Back: the events after the record come, pack 0's end among them, and no record.
+	sc, closeSecond := stream(t, url, record.id)
+	var missed []sse
+	for {
+		ev, ok := next(sc)
+		if !ok {
+			t.Fatalf("stream ended after %s", names(missed))
+		}
+		missed = append(missed, ev)
+		if ev.name == string(control.EventEnded) {
+			break
+		}
+	}
+	closeSecond()
+	checkIDs(t, append([]sse{record}, missed...))
+	if strings.Contains(names(missed), "record") || !strings.Contains(missed[len(missed)-1].data, `"pack":0`) {
+		t.Fatalf("resumed with %s, want pack 0's events", names(missed))
+	}
+	// Back again with nothing missed: only the live events, to the end.
+	last := missed[len(missed)-1]
+	sc, closeThird := stream(t, url, last.id)
+	defer closeThird()
+	openGate(b)
+	rest := readAll(sc)
+	checkIDs(t, append([]sse{last}, rest...))
+	if len(rest) == 0 || rest[len(rest)-1].name != "end" || strings.Contains(names(rest), "record") {
+		t.Errorf("after the resume: %s, want the live events to the end", names(rest))
+	}
+}
+
+// checkIDs checks that a stream's events have increasing numeric ids.
+func checkIDs(t *testing.T, evs []sse) {
+	t.Helper()
+	prev := int64(-1)
+	for _, ev := range evs {
+		n, err := strconv.ParseInt(ev.id, 10, 64)
+		if err != nil || n <= prev {
+			t.Fatalf("event ids of %s: %q after %d, want increasing numbers", names(evs), ev.id, prev)
+		}
+		prev = n
+	}
+}
+
+// TestEventsFreshRecord resumes a running flare from an id the gateway cannot resume
+// from: the stream starts again from a new record.
+func TestEventsFreshRecord(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	gateName := newGate(t)
+	rec := call[Record](c, "POST", "/flares", map[string]any{"function": "gate", "size": 1, "input": gateName, "timeout": "1m"}, http.StatusAccepted)
+	sc, closeStream := stream(t, c.url+"/flares/"+rec.ID+"/events", "999999")
+	defer closeStream()
+	first, _ := next(sc)
+	openGate(gateName)
+	if first.name != "record" || !strings.HasSuffix(names(readAll(sc)), "end") {
+		t.Errorf("first event %+v, want a record", first)
 	}
 }
 
@@ -68,7 +192,7 @@ func TestLogs(t *testing.T) {
 	c := newCluster(t, clusterOptions{gateway: Options{LogLines: 5}})
 	call[FunctionRecord](c, "PUT", "/functions/faulty", mustRead(t, plugin(t, "gateway/testdata/faulty")), http.StatusCreated)
 	rec := c.run(map[string]any{"function": "faulty", "size": 8, "granularity": 4, "input": map[string]any{"log": "working", "panic": 6}})
-	if rec.Status != invoker.StatusFailed {
+	if rec.Status != control.StatusFailed {
 		t.Fatalf("%s %q", rec.Status, rec.Error)
 	}
 	l := call[FlareLogs](c, "GET", "/flares/"+rec.ID+"/logs", nil, http.StatusOK)

@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/burstgo/burst/cluster"
+	"github.com/burstgo/burst/functions/examples"
 	"github.com/burstgo/burst/gateway"
 	"github.com/burstgo/burst/invoker"
 )
 
-// A whole cluster in one process: an embedded NATS server with JetStream, an invoker and
-// a gateway; then one flare of the built-in hello, 4 workers in 2 packs.
+// A whole cluster in one process: an embedded NATS server with JetStream, an invoker with
+// the example apps as its built-ins, and a gateway; then one flare of the built-in hello,
+// 4 workers in 2 packs.
 func Example() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "burst-example-")
@@ -28,7 +30,7 @@ func Example() {
 	defer srv.Shutdown()
 	invConn, _ := cluster.ConnectInProcess(srv)
 	defer invConn.Close()
-	inv, _ := invoker.New(invoker.Options{Conn: invConn, Slots: 64, CacheDir: dir})
+	inv, _ := invoker.New(invoker.Options{Conn: invConn, Slots: 64, CacheDir: dir, Functions: examples.Builtins()})
 	inv.Start(ctx)
 	defer inv.Shutdown(ctx)
 	gwConn, _ := cluster.ConnectInProcess(srv)

@@ -2,14 +2,13 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
 // The /flares handlers. A flare's record lives in memory while it runs and in the store
@@ -19,22 +18,23 @@ func (g *Gateway) postFlare(w http.ResponseWriter, r *http.Request) {
 	body := http.MaxBytesReader(w, r.Body, g.opts.MaxBody)
 	spec, err := decodeFlareRequest(body, limits{defaultTimeout: g.opts.DefaultTimeout, maxTimeout: g.opts.MaxTimeout})
 	if err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	wait, err := boolParam(r, "wait")
 	if err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	fn, err := g.lookupFunction(r.Context(), spec.function)
 	if err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
+	spec.builtin = fn.Builtin
 	f, err := g.submit(spec, fn)
 	if err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/flares/"+f.rec.ID)
@@ -46,6 +46,7 @@ func (g *Gateway) postFlare(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, f.final)
 			return
 		case <-t.C:
+		case <-g.httpDone:
 		case <-r.Context().Done():
 		}
 	}
@@ -54,14 +55,30 @@ func (g *Gateway) postFlare(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 	defer cancel()
 	if err := g.storeAccepted(ctx, f); err != nil {
-		g.end(f, endCause{status: invoker.StatusFailed, err: "its record could not be stored"})
-		writeError(w, errorf(http.StatusServiceUnavailable, CodeInternal, "flare record not stored: %v", err))
+		g.end(f, endCause{status: control.StatusFailed, err: "its record could not be stored"})
+		writeError(w, r, errorf(http.StatusServiceUnavailable, CodeInternal, "flare record not stored: %v", err))
 		return
 	}
 	g.mu.Lock()
 	hdr := f.rec.header()
 	g.mu.Unlock()
 	writeJSON(w, http.StatusAccepted, hdr)
+}
+
+// storeAccepted makes sure the record of a flare the API acknowledges is stored: a
+// placed flare's is written before its assignments (assign), a queued one's here.
+func (g *Gateway) storeAccepted(ctx context.Context, f *flare) error {
+	g.mu.Lock()
+	queued := f.queued
+	g.mu.Unlock()
+	if !queued {
+		select {
+		case <-f.placedStored:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return g.persist(ctx, f)
 }
 
 func boolParam(r *http.Request, name string) (bool, error) {
@@ -76,12 +93,11 @@ func boolParam(r *http.Request, name string) (bool, error) {
 	return b, nil
 }
 
-// FlareList is the answer of GET /flares: the records' headers, newest first.
+// FlareList is the answer of GET /flares: the records' headers, newest first, and the
+// cursor of the next page, empty on the last.
 type FlareList struct {
 	Flares []Record `json:"flares"`
-	Total  int      `json:"total"` // matching flares, all pages
-	Offset int      `json:"offset"`
-	Limit  int      `json:"limit"`
+	Next   string   `json:"next"`
 }
 
 const (
@@ -89,38 +105,28 @@ const (
 	maxPage     = 1000
 )
 
-// listFlares answers GET /flares?status=S&function=F&limit=L&offset=O.
+// listFlares answers GET /flares?status=S&function=F&limit=L&cursor=C: the newest flares
+// first; a next page starts at the cursor the previous one answered.
 func (g *Gateway) listFlares(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	status, function := q.Get("status"), q.Get("function")
-	if status != "" && !final(status) && status != invoker.StatusQueued && status != invoker.StatusRunning {
-		writeError(w, errorf(http.StatusBadRequest, CodeBadRequest, "status %q: want queued, running, succeeded, failed, timed_out or cancelled", status))
+	status, function, cursor := control.Status(q.Get("status")), q.Get("function"), q.Get("cursor")
+	if status != "" && !status.Final() && status != control.StatusQueued && status != control.StatusRunning {
+		writeError(w, r, errorf(http.StatusBadRequest, CodeBadRequest, "status %q: want queued, running, succeeded, failed, timed_out or cancelled", status))
+		return
+	}
+	if cursor != "" && !validFlareID(cursor) {
+		writeError(w, r, errorf(http.StatusBadRequest, CodeBadRequest, "cursor %q: want the next of an earlier answer", cursor))
 		return
 	}
 	limit, err := intParam(q.Get("limit"), "limit", defaultPage, 1, maxPage)
 	if err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
-	offset, err := intParam(q.Get("offset"), "offset", 0, 0, 1<<31-1)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	out := FlareList{Flares: []Record{}, Offset: offset, Limit: limit}
-	g.mu.Lock()
-	for i := len(g.order) - 1; i >= 0; i-- {
-		rec := g.index[g.order[i]]
-		if status != "" && rec.Status != status || function != "" && rec.Function != function {
-			continue
-		}
-		if out.Total >= offset && len(out.Flares) < limit {
-			out.Flares = append(out.Flares, rec.header())
-		}
-		out.Total++
-	}
-	g.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	flares, next := g.index.page(cursor, limit, func(rec *Record) bool {
+		return (status == "" || rec.Status == status) && (function == "" || rec.Function == function)
+	})
+	writeJSON(w, http.StatusOK, FlareList{Flares: flares, Next: next})
 }
 
 func intParam(v, name string, def, lo, hi int) (int, error) {
@@ -135,26 +141,45 @@ func intParam(v, name string, def, lo, hi int) (int, error) {
 }
 
 func (g *Gateway) getFlare(w http.ResponseWriter, r *http.Request) {
-	rec, err := g.record(r, chi.URLParam(r, "id"), false)
+	rec, err := g.record(r, flareID(r), false)
 	if err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, rec)
 }
 
+// record returns a flare's record, from memory while it runs and from the store after.
+func (g *Gateway) record(r *http.Request, id string, withResults bool) (Record, error) {
+	g.mu.Lock()
+	if f := g.flares[id]; f != nil {
+		rec := f.rec.clone()
+		if withResults {
+			rec.Results = f.resultList()
+		}
+		g.mu.Unlock()
+		return rec, nil
+	}
+	g.mu.Unlock()
+	rec, err := g.store.flare(r.Context(), id, withResults)
+	if errors.Is(err, errNotStored) {
+		return Record{}, errorf(http.StatusNotFound, CodeUnknownFlare, "no flare %q", id)
+	}
+	return rec, err
+}
+
 // FlareResults is the answer of GET /flares/{id}/results: one result per rank, in rank
 // order, null for a worker that has not succeeded (yet).
 type FlareResults struct {
-	ID      string `json:"id"`
-	Status  string `json:"status"`
-	Results []any  `json:"results"`
+	ID      string         `json:"id"`
+	Status  control.Status `json:"status"`
+	Results []any          `json:"results"`
 }
 
 func (g *Gateway) getResults(w http.ResponseWriter, r *http.Request) {
-	rec, err := g.record(r, chi.URLParam(r, "id"), true)
+	rec, err := g.record(r, flareID(r), true)
 	if err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	out := FlareResults{ID: rec.ID, Status: rec.Status, Results: make([]any, len(rec.Results))}
@@ -169,17 +194,17 @@ func (g *Gateway) getResults(w http.ResponseWriter, r *http.Request) {
 // over the bounds.
 type FlareLogs struct {
 	ID      string            `json:"id"`
-	Lines   []invoker.LogLine `json:"lines"`
+	Lines   []control.LogLine `json:"lines"`
 	Dropped int               `json:"dropped"`
 }
 
 func (g *Gateway) getLogs(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
+	id := flareID(r)
 	rank := -1
 	if v := r.URL.Query().Get("rank"); v != "" {
 		n, err := intParam(v, "rank", 0, 0, maxSize-1)
 		if err != nil {
-			writeError(w, err)
+			writeError(w, r, err)
 			return
 		}
 		rank = n
@@ -190,46 +215,56 @@ func (g *Gateway) getLogs(w http.ResponseWriter, r *http.Request) {
 	if f != nil {
 		logs = flareLogs{Lines: slices.Clone(f.logs.Lines), Dropped: f.logs.Dropped}
 	}
-	_, known := g.index[id]
 	g.mu.Unlock()
-	if !known {
-		writeError(w, errorf(http.StatusNotFound, CodeUnknownFlare, "no flare %q", id))
-		return
-	}
 	if f == nil {
+		if err := g.known(r, id); err != nil {
+			writeError(w, r, err)
+			return
+		}
 		var err error
 		if logs, err = g.store.flareLogs(r.Context(), id); err != nil {
-			writeError(w, err)
+			writeError(w, r, err)
 			return
 		}
 	}
 	out := FlareLogs{ID: id, Lines: logs.Lines, Dropped: logs.Dropped}
 	if rank >= 0 {
-		out.Lines = slices.DeleteFunc(out.Lines, func(l invoker.LogLine) bool { return l.Rank != rank })
+		out.Lines = slices.DeleteFunc(out.Lines, func(l control.LogLine) bool { return l.Rank != rank })
 	}
 	if out.Lines == nil {
-		out.Lines = []invoker.LogLine{}
+		out.Lines = []control.LogLine{}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// known answers nil for a flare that ended and is still stored, else a 404.
+func (g *Gateway) known(r *http.Request, id string) error {
+	if _, ok := g.index.get(id); ok {
+		return nil
+	}
+	_, err := g.store.flare(r.Context(), id, false)
+	if errors.Is(err, errNotStored) {
+		return errorf(http.StatusNotFound, CodeUnknownFlare, "no flare %q", id)
+	}
+	return err
 }
 
 // deleteFlare cancels a flare and answers its record once it is recorded as cancelled,
 // or 202 if its packs take longer than the grace period to stop.
 func (g *Gateway) deleteFlare(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
+	id := flareID(r)
 	g.mu.Lock()
 	f := g.flares[id]
-	_, known := g.index[id]
 	g.mu.Unlock()
-	switch {
-	case f == nil && known:
-		writeError(w, errorf(http.StatusConflict, CodeFlareEnded, "flare %s has ended already", id))
-		return
-	case f == nil:
-		writeError(w, errorf(http.StatusNotFound, CodeUnknownFlare, "no flare %q", id))
+	if f == nil {
+		if err := g.known(r, id); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeError(w, r, errorf(http.StatusConflict, CodeFlareEnded, "flare %s has ended already", id))
 		return
 	}
-	g.end(f, endCause{status: invoker.StatusCancelled, err: "cancelled by request"})
+	g.end(f, endCause{status: control.StatusCancelled, err: "cancelled by request"})
 	t := time.NewTimer(g.opts.Grace + time.Second)
 	defer t.Stop()
 	select {

@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/burstgo/burst/control"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/burstgo/burst/invoker"
 )
 
 type helloResult struct {
@@ -23,7 +22,7 @@ type helloResult struct {
 func TestHelloFlare(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
 	rec := c.run(map[string]any{"function": "hello", "size": 8, "granularity": 4, "input": map[string]int{"x": 1}})
-	if rec.Status != invoker.StatusSucceeded || rec.Error != "" {
+	if rec.Status != control.StatusSucceeded || rec.Error != "" {
 		t.Fatalf("status %s %q, want succeeded", rec.Status, rec.Error)
 	}
 	if len(rec.Results) != 8 {
@@ -47,7 +46,7 @@ func TestHelloFlare(t *testing.T) {
 			t.Errorf("pack %d = %+v", i, p)
 		}
 	}
-	checkWorkers(t, rec, invoker.StatusSucceeded)
+	checkWorkers(t, rec, control.StatusSucceeded)
 	if rec.Started.Before(rec.Created) || rec.Ended.Before(rec.Started) {
 		t.Errorf("created %s, started %s, ended %s", rec.Created, rec.Started, rec.Ended)
 	}
@@ -56,9 +55,9 @@ func TestHelloFlare(t *testing.T) {
 	if got.Status != rec.Status || len(got.Packs) != 2 || got.Results != nil {
 		t.Errorf("GET /flares/{id} = %+v", got)
 	}
-	checkWorkers(t, got, invoker.StatusSucceeded)
+	checkWorkers(t, got, control.StatusSucceeded)
 	res := call[FlareResults](c, "GET", "/flares/"+rec.ID+"/results", nil, http.StatusOK)
-	if len(res.Results) != 8 || res.Status != invoker.StatusSucceeded {
+	if len(res.Results) != 8 || res.Status != control.StatusSucceeded {
 		t.Errorf("results = %+v", res)
 	}
 }
@@ -121,7 +120,7 @@ func TestRecordShape(t *testing.T) {
 }
 
 // checkWorkers checks that every worker has its rank, pack, times and status.
-func checkWorkers(t *testing.T, rec Record, status string) {
+func checkWorkers(t *testing.T, rec Record, status control.Status) {
 	t.Helper()
 	if len(rec.Workers) != rec.Size {
 		t.Fatalf("%d workers, want %d", len(rec.Workers), rec.Size)
@@ -141,11 +140,11 @@ func TestFlareAsync(t *testing.T) {
 	}
 	var rec Record
 	json.Unmarshal(b, &rec)
-	if rec.ID == "" || rec.Granularity != 3 || rec.Backend != invoker.BackendNATS {
+	if rec.ID == "" || rec.Granularity != 3 || rec.Backend != control.BackendNATS {
 		t.Fatalf("202 record = %s", b)
 	}
 	done := c.waitFlare(rec.ID)
-	checkWorkers(t, done, invoker.StatusSucceeded)
+	checkWorkers(t, done, control.StatusSucceeded)
 	res := call[FlareResults](c, "GET", "/flares/"+rec.ID+"/results", nil, http.StatusOK)
 	for i, want := range []string{"1", `"two"`, "null"} {
 		b, _ := json.Marshal(res.Results[i])
@@ -198,7 +197,7 @@ func TestFlareRequestErrors(t *testing.T) {
 	c.t = t
 	c.apiError("POST", "/flares?wait=perhaps", `{"function":"hello"}`, 400, CodeBadRequest)
 	status, b := c.do("GET", "/flares", nil)
-	if status != http.StatusOK || !strings.Contains(string(b), `"total":0`) {
+	if status != http.StatusOK || !strings.Contains(string(b), `"flares":[]`) {
 		t.Errorf("refused requests left records: %s", b)
 	}
 }
@@ -248,14 +247,14 @@ func TestWorkerFailureFailsFlare(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c.t = t
 			rec := c.run(tt.req)
-			if rec.Status != invoker.StatusFailed || !strings.HasPrefix(rec.Error, tt.wantErr) {
+			if rec.Status != control.StatusFailed || !strings.HasPrefix(rec.Error, tt.wantErr) {
 				t.Fatalf("status %s %q, want failed %q", rec.Status, rec.Error, tt.wantErr)
 			}
 			for _, w := range rec.Workers {
 				switch {
-				case w.Rank == tt.cause && w.Status != invoker.StatusFailed:
+				case w.Rank == tt.cause && w.Status != control.StatusFailed:
 					t.Errorf("rank %d: %s, want failed", w.Rank, w.Status)
-				case w.Rank != tt.cause && w.Status != invoker.StatusAborted:
+				case w.Rank != tt.cause && w.Status != control.StatusAborted:
 					// Peers blocked in a barrier or a sleep were released by the abort.
 					t.Errorf("rank %d: %s %q, want aborted", w.Rank, w.Status, w.Error)
 				}
@@ -267,7 +266,7 @@ func TestWorkerFailureFailsFlare(t *testing.T) {
 	}
 	c.t = t
 	// The server keeps serving.
-	if rec := c.run(map[string]any{"function": "faulty", "size": 6, "granularity": 2}); rec.Status != invoker.StatusSucceeded {
+	if rec := c.run(map[string]any{"function": "faulty", "size": 6, "granularity": 2}); rec.Status != control.StatusSucceeded {
 		t.Fatalf("after failures: %s %q", rec.Status, rec.Error)
 	}
 }
@@ -275,13 +274,15 @@ func TestWorkerFailureFailsFlare(t *testing.T) {
 func TestTimeoutAndCancel(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
 	rec := c.run(map[string]any{"function": "sleep", "size": 4, "granularity": 2, "input": "1m", "timeout": "200ms"})
-	if rec.Status != invoker.StatusTimedOut || !strings.Contains(rec.Error, "timed out") {
-		t.Fatalf("status %s %q, want timed_out", rec.Status, rec.Error)
+	// The error says it once: not "flare timed out: flare timed out after ...".
+	if rec.Status != control.StatusTimedOut || rec.Error != "timed out after 200ms" {
+		t.Fatalf("status %s %q, want timed_out after 200ms", rec.Status, rec.Error)
 	}
 	for _, w := range rec.Workers {
 		// A pack that its own deadline ended first may abort the others: aborted is
 		// the echo of their timeout.
-		if w.Status != invoker.StatusTimedOut && w.Status != invoker.StatusAborted {
+		if w.Status != control.StatusTimedOut && w.Status != control.StatusAborted ||
+			w.Status == control.StatusTimedOut && w.Error != "timed out after 200ms" && w.Error != "flare timed out" {
 			t.Errorf("worker %+v, want timed_out", w)
 		}
 	}
@@ -289,14 +290,17 @@ func TestTimeoutAndCancel(t *testing.T) {
 	rec = call[Record](c, "POST", "/flares", map[string]any{"function": "sleep", "size": 4, "granularity": 2, "input": "1m"}, http.StatusAccepted)
 	eventually(t, func() bool {
 		r := call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK)
-		return r.Workers[3].Status == invoker.StatusRunning
+		return r.Workers[3].Status == control.StatusRunning
 	}, "the sleepers to run")
 	got := call[Record](c, "DELETE", "/flares/"+rec.ID, nil, http.StatusOK)
-	if got.Status != invoker.StatusCancelled {
+	if got.Status != control.StatusCancelled {
 		t.Fatalf("DELETE answered %s, want cancelled", got.Status)
 	}
 	got = call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK)
-	checkWorkers(t, got, invoker.StatusCancelled)
+	checkWorkers(t, got, control.StatusCancelled)
+	if got.Error != "cancelled by request" || got.Workers[0].Error != "cancelled by request" {
+		t.Errorf("cancelled flare says %q, its rank 0 %q", got.Error, got.Workers[0].Error)
+	}
 	c.apiError("DELETE", "/flares/"+rec.ID, nil, http.StatusConflict, CodeFlareEnded)
 	// The slots came back.
 	c.gw.mu.Lock()
@@ -313,17 +317,17 @@ func TestQueue(t *testing.T) {
 	// No slot is free: the next flares wait, in order.
 	second := call[Record](c, "POST", "/flares", map[string]any{"function": "hello", "size": 2}, http.StatusAccepted)
 	expires := call[Record](c, "POST", "/flares", map[string]any{"function": "hello", "size": 4, "timeout": "100ms"}, http.StatusAccepted)
-	if second.Status != invoker.StatusQueued || expires.Status != invoker.StatusQueued {
+	if second.Status != control.StatusQueued || expires.Status != control.StatusQueued {
 		t.Fatalf("statuses %s, %s, want queued", second.Status, expires.Status)
 	}
-	if got := c.waitFlare(expires.ID); got.Status != invoker.StatusTimedOut || len(got.Packs) != 0 {
+	if got := c.waitFlare(expires.ID); got.Status != control.StatusTimedOut || len(got.Packs) != 0 {
 		t.Fatalf("queued flare past its timeout: %s %+v", got.Status, got.Packs)
 	}
-	if got := call[Record](c, "GET", "/flares/"+second.ID, nil, http.StatusOK); got.Status != invoker.StatusQueued {
+	if got := call[Record](c, "GET", "/flares/"+second.ID, nil, http.StatusOK); got.Status != control.StatusQueued {
 		t.Fatalf("second flare is %s while the first holds every slot", got.Status)
 	}
 	call[Record](c, "DELETE", "/flares/"+hold.ID, nil, http.StatusOK)
-	if got := c.waitFlare(second.ID); got.Status != invoker.StatusSucceeded {
+	if got := c.waitFlare(second.ID); got.Status != control.StatusSucceeded {
 		t.Fatalf("second flare %s %q once slots were free", got.Status, got.Error)
 	}
 }
@@ -340,11 +344,11 @@ func TestBackends(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
 	faulty := plugin(t, "gateway/testdata/faulty")
 	call[FunctionRecord](c, "PUT", "/functions/faulty", mustRead(t, faulty), http.StatusCreated)
-	for _, backend := range []string{invoker.BackendNATS, invoker.BackendJetStream, invoker.BackendMemory} {
-		t.Run(backend, func(t *testing.T) {
+	for _, backend := range control.Backends {
+		t.Run(string(backend), func(t *testing.T) {
 			c.t = t
 			rec := c.run(map[string]any{"function": "faulty", "size": 10, "granularity": 3, "backend": backend})
-			if rec.Status != invoker.StatusSucceeded || rec.Backend != backend {
+			if rec.Status != control.StatusSucceeded || rec.Backend != backend {
 				t.Fatalf("%s: %s %q", backend, rec.Status, rec.Error)
 			}
 			for i, raw := range rec.Results {
@@ -356,7 +360,7 @@ func TestBackends(t *testing.T) {
 			if rec.Comm.RemoteMessages == 0 || rec.Comm.LocalMessages == 0 {
 				t.Errorf("comm counters %+v", rec.Comm)
 			}
-			if backend == invoker.BackendJetStream {
+			if backend == control.BackendJetStream {
 				// The flare's stream goes once the flare is recorded.
 				js, _ := jetstream.New(c.conns[0])
 				if _, err := js.Stream(t.Context(), "BURST_"+rec.ID); !errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -374,7 +378,7 @@ func TestTenThousandWorkers(t *testing.T) {
 	// The default settings: the invoker's default slots, the gateway's defaults.
 	c := newCluster(t, clusterOptions{})
 	rec := c.run(map[string]any{"function": "hello", "size": 10000, "granularity": 1000})
-	if rec.Status != invoker.StatusSucceeded {
+	if rec.Status != control.StatusSucceeded {
 		t.Fatalf("%s %q", rec.Status, rec.Error)
 	}
 	if len(rec.Packs) != 10 || len(rec.Results) != 10000 {
@@ -386,9 +390,9 @@ func TestTenThousandWorkers(t *testing.T) {
 			t.Fatalf("result %d = %s", i, raw)
 		}
 	}
-	checkWorkers(t, rec, invoker.StatusSucceeded)
+	checkWorkers(t, rec, control.StatusSucceeded)
 	stored := call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK)
-	checkWorkers(t, stored, invoker.StatusSucceeded)
+	checkWorkers(t, stored, control.StatusSucceeded)
 }
 
 func TestListFlares(t *testing.T) {
@@ -401,14 +405,15 @@ func TestListFlares(t *testing.T) {
 	tests := []struct {
 		query string
 		want  []string
-		total int
+		next  string
 	}{
-		{"", []string{failed.ID, ids[2], ids[1], ids[0]}, 4},
-		{"?function=hello", []string{ids[2], ids[1], ids[0]}, 3},
-		{"?status=failed", []string{failed.ID}, 1},
-		{"?status=succeeded&limit=2", []string{ids[2], ids[1]}, 3},
-		{"?status=succeeded&limit=2&offset=2", []string{ids[0]}, 3},
-		{"?status=running", nil, 0},
+		{"", []string{failed.ID, ids[2], ids[1], ids[0]}, ""},
+		{"?function=hello", []string{ids[2], ids[1], ids[0]}, ""},
+		{"?status=failed", []string{failed.ID}, ""},
+		{"?status=succeeded&limit=2", []string{ids[2], ids[1]}, ids[1]},
+		{"?status=succeeded&limit=2&cursor=" + ids[1], []string{ids[0]}, ""},
+		{"?limit=1&cursor=" + ids[2], []string{ids[1]}, ids[1]},
+		{"?status=running", nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -421,13 +426,13 @@ func TestListFlares(t *testing.T) {
 					t.Errorf("listing shows workers or results")
 				}
 			}
-			if fmt.Sprint(got) != fmt.Sprint(tt.want) || l.Total != tt.total {
-				t.Errorf("got %v (total %d), want %v (total %d)", got, l.Total, tt.want, tt.total)
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) || l.Next != tt.next {
+				t.Errorf("got %v (next %q), want %v (next %q)", got, l.Next, tt.want, tt.next)
 			}
 		})
 	}
 	c.t = t
 	c.apiError("GET", "/flares?status=sleeping", nil, 400, CodeBadRequest)
 	c.apiError("GET", "/flares?limit=0", nil, 400, CodeBadRequest)
-	c.apiError("GET", "/flares?offset=-1", nil, 400, CodeBadRequest)
+	c.apiError("GET", "/flares?cursor=not.an.id", nil, 400, CodeBadRequest)
 }

@@ -13,13 +13,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/burstgo/burst/functions"
 )
 
-// The registry: the built-ins linked into the binary, and plugins registered by
-// PUT /functions/{name}. A plugin is checked in a child process (`burst fn check`), since
+// The registry: the built-ins that the invokers advertise in their heartbeats, and
+// plugins registered by PUT /functions/{name}. A plugin is checked in a child process (`burst fn check`), since
 // opening it runs its init code, and stored once by digest; a new upload under the same
 // name is a new version, and flares started after it run it, with no restart. Deleting
 // a function keeps its plugin in the object store: flares in flight may still fetch it.
@@ -27,13 +25,49 @@ import (
 // errCheckTimeout ends a plugin check that outlived Options.CheckTimeout.
 var errCheckTimeout = errors.New("gateway: plugin check timed out")
 
-// lookupFunction finds a function by name for a flare.
+// builtins returns the names of the built-in functions that the joined invokers
+// advertise. Called with g.mu held.
+func (g *Gateway) builtins() map[string]bool {
+	out := make(map[string]bool)
+	for _, st := range g.invokers {
+		if st.joined {
+			for _, name := range st.hb.Builtins {
+				out[name] = true
+			}
+		}
+	}
+	return out
+}
+
+// isBuiltin reports whether an invoker that has joined advertises the built-in name, and
+// whether any invoker has joined at all.
+func (g *Gateway) isBuiltin(name string) (builtin, anyInvoker bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, st := range g.invokers {
+		if st.joined {
+			anyInvoker = true
+			if slices.Contains(st.hb.Builtins, name) {
+				return true, true
+			}
+		}
+	}
+	return false, anyInvoker
+}
+
+// lookupFunction finds a function by name for a flare: a built-in of the invokers
+// first, then the registry.
 func (g *Gateway) lookupFunction(ctx context.Context, name string) (FunctionRecord, error) {
-	if _, ok := functions.Builtin(name); ok {
+	builtin, anyInvoker := g.isBuiltin(name)
+	if builtin {
 		return FunctionRecord{Name: name, Builtin: true}, nil
 	}
 	f, _, err := g.store.function(ctx, name)
-	if errors.Is(err, errNotStored) {
+	switch {
+	case errors.Is(err, errNotStored) && !anyInvoker:
+		// The built-ins come with the invokers.
+		return FunctionRecord{}, errorf(http.StatusServiceUnavailable, CodeNoInvokers, "no function %q registered, and no invoker has joined to offer built-ins", name)
+	case errors.Is(err, errNotStored):
 		return FunctionRecord{}, errorf(http.StatusNotFound, CodeUnknownFunction, "no function %q: see GET /functions", name)
 	}
 	return f, err
@@ -42,10 +76,13 @@ func (g *Gateway) lookupFunction(ctx context.Context, name string) (FunctionReco
 func (g *Gateway) listFunctions(w http.ResponseWriter, r *http.Request) {
 	fs, err := g.store.allFunctions(r.Context())
 	if err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
-	for _, name := range functions.Builtins() {
+	g.mu.Lock()
+	names := g.builtins()
+	g.mu.Unlock()
+	for name := range names {
 		fs = append(fs, FunctionRecord{Name: name, Builtin: true})
 	}
 	slices.SortFunc(fs, func(a, b FunctionRecord) int { return strings.Compare(a.Name, b.Name) })
@@ -53,36 +90,28 @@ func (g *Gateway) listFunctions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) getFunction(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "name")
-	if err := checkName(name); err != nil {
-		writeError(w, err)
-		return
-	}
+	name := functionName(r)
 	f, err := g.lookupFunction(r.Context(), name)
 	if err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, f)
 }
 
 func (g *Gateway) deleteFunction(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "name")
-	if err := checkName(name); err != nil {
-		writeError(w, err)
-		return
-	}
-	if _, ok := functions.Builtin(name); ok {
-		writeError(w, errorf(http.StatusConflict, CodeBuiltin, "%s is built into the binary and cannot be deleted", name))
+	name := functionName(r)
+	if builtin, _ := g.isBuiltin(name); builtin {
+		writeError(w, r, errorf(http.StatusConflict, CodeBuiltin, "%s is built into the invokers and cannot be deleted", name))
 		return
 	}
 	f, err := g.lookupFunction(r.Context(), name)
 	if err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	if err := g.store.deleteFunction(r.Context(), name); err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	g.log.Info("function deleted", "function", name, "version", f.Version)
@@ -91,18 +120,14 @@ func (g *Gateway) deleteFunction(w http.ResponseWriter, r *http.Request) {
 
 // putFunction registers the plugin in the body under the name of the path.
 func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "name")
-	if err := checkName(name); err != nil {
-		writeError(w, err)
-		return
-	}
-	if _, ok := functions.Builtin(name); ok {
-		writeError(w, errorf(http.StatusConflict, CodeBuiltin, "%s is a built-in function; register the plugin under another name", name))
+	name := functionName(r)
+	if builtin, _ := g.isBuiltin(name); builtin {
+		writeError(w, r, errorf(http.StatusConflict, CodeBuiltin, "%s is a built-in function; register the plugin under another name", name))
 		return
 	}
 	tmp, err := os.CreateTemp(g.opts.TempDir, "burst-upload-*.so")
 	if err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	defer os.Remove(tmp.Name())
@@ -114,13 +139,13 @@ func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		writeError(w, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "plugin is larger than %d bytes", mbe.Limit))
+		writeError(w, r, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "plugin is larger than %d bytes", mbe.Limit))
 		return
 	case err != nil:
-		writeError(w, errorf(http.StatusBadRequest, CodeBadRequest, "reading the plugin: %v", err))
+		writeError(w, r, errorf(http.StatusBadRequest, CodeBadRequest, "reading the plugin: %v", err))
 		return
 	case n == 0:
-		writeError(w, errorf(http.StatusBadRequest, CodeBadRequest, "empty body: send the plugin .so, as with curl --data-binary @f.so"))
+		writeError(w, r, errorf(http.StatusBadRequest, CodeBadRequest, "empty body: send the plugin .so, as with curl --data-binary @f.so"))
 		return
 	}
 	digest := hex.EncodeToString(h.Sum(nil))
@@ -135,10 +160,10 @@ func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		code := functions.ErrorCode(err)
 		if code == "internal" {
-			writeError(w, errorf(http.StatusInternalServerError, CodeInternal, "checking the plugin: %v", err))
+			writeError(w, r, errorf(http.StatusInternalServerError, CodeInternal, "checking the plugin: %v", err))
 			return
 		}
-		writeError(w, errorf(http.StatusUnprocessableEntity, code, "%v", err))
+		writeError(w, r, errorf(http.StatusUnprocessableEntity, code, "%v", err))
 		return
 	}
 
@@ -151,12 +176,12 @@ func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	prev, rev, err := g.store.function(r.Context(), name)
 	if err != nil && !errors.Is(err, errNotStored) {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	if rev != 0 && prev.Digest == digest {
@@ -169,10 +194,10 @@ func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := g.store.putFunction(r.Context(), f, rev); err != nil {
 		if errors.Is(err, errConflict) {
-			writeError(w, errorf(http.StatusConflict, CodeConflict, "%s was registered meanwhile; try again", name))
+			writeError(w, r, errorf(http.StatusConflict, CodeConflict, "%s was registered meanwhile; try again", name))
 			return
 		}
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	g.log.Info("function registered", "function", name, "version", f.Version, "digest", digest)

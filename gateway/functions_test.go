@@ -3,15 +3,16 @@ package gateway
 import (
 	"crypto/rand"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/burstgo/burst/functions"
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
 func mustRead(t testing.TB, path string) []byte {
@@ -31,7 +32,7 @@ func TestPluginUpload(t *testing.T) {
 		t.Fatalf("registered %+v", f)
 	}
 	rec := c.run(map[string]any{"function": "greet", "size": 4, "granularity": 2, "input": "hi"})
-	if rec.Status != invoker.StatusSucceeded || rec.Version != 1 {
+	if rec.Status != control.StatusSucceeded || rec.Version != 1 {
 		t.Fatalf("%s %q version %d", rec.Status, rec.Error, rec.Version)
 	}
 	var r helloResult
@@ -54,7 +55,7 @@ func TestPluginUpload(t *testing.T) {
 		Version int `json:"version"`
 	}
 	json.Unmarshal(rec.Results[1], &r2)
-	if rec.Status != invoker.StatusSucceeded || r2.Version != 2 || rec.Version != 2 {
+	if rec.Status != control.StatusSucceeded || r2.Version != 2 || rec.Version != 2 {
 		t.Fatalf("after the new version: %s %s", rec.Status, rec.Results[1])
 	}
 
@@ -67,7 +68,7 @@ func TestPluginUpload(t *testing.T) {
 	for _, f := range list.Functions {
 		names = append(names, f.Name)
 	}
-	if want := strings.Join(append([]string{"greet"}, functions.Builtins()...), ","); strings.Join(names, ",") != want {
+	if want := strings.Join(slices.Sorted(slices.Values(append(slices.Collect(maps.Keys(testFunctions)), "greet"))), ","); strings.Join(names, ",") != want {
 		t.Errorf("functions %v", names)
 	}
 	if del := call[FunctionRecord](c, "DELETE", "/functions/greet", nil, http.StatusOK); del != v2 {

@@ -13,9 +13,10 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/burstgo/burst/comm"
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
 // Defaults for Options.
@@ -31,6 +32,9 @@ const (
 	DefaultQueueLimit     = 10000
 	DefaultLogLines       = 10000
 	DefaultCheckTimeout   = time.Minute
+	DefaultRetention      = 7 * 24 * time.Hour
+	DefaultIndexLimit     = 100000
+	DefaultRecoverWait    = 10 * time.Second
 	defaultLostHeartbeats = 3
 	minLostAfter          = 2 * time.Second
 )
@@ -41,7 +45,7 @@ type Options struct {
 	// Empty means DefaultAddr.
 	Addr string
 	// Conn is the NATS connection; its server must have JetStream, which keeps the
-	// records.
+	// records and the invokers' events.
 	Conn *nats.Conn
 	// Exe is the burst executable that checks a plugin in a child process
 	// (`burst fn check`); empty means this process's own executable.
@@ -67,6 +71,10 @@ type Options struct {
 	// LostAfter is how long without a heartbeat makes an invoker lost; zero means
 	// three of the invoker's own heartbeat intervals, and at least two seconds.
 	LostAfter time.Duration
+	// RecoverWait is how long a gateway that starts with flares in flight waits for
+	// the invokers that ran them to come back before it counts them lost. Zero means
+	// DefaultRecoverWait.
+	RecoverWait time.Duration
 	// Grace is how long a cancelled or timed-out flare waits for its packs' last
 	// reports before it is recorded without them. Zero means DefaultGrace.
 	Grace time.Duration
@@ -78,6 +86,17 @@ type Options struct {
 	// CheckTimeout bounds the child process that checks an uploaded plugin. Zero
 	// means DefaultCheckTimeout.
 	CheckTimeout time.Duration
+	// Retention is how long the records, results and logs of a flare are kept after
+	// its last change. Zero means DefaultRetention.
+	Retention time.Duration
+	// IndexLimit bounds the flares that GET /flares lists, newest first; older ones
+	// are still read by id until Retention ages them out. Zero means
+	// DefaultIndexLimit.
+	IndexLimit int
+	// LeaveRunning makes Shutdown leave the flares that run on invokers running,
+	// recorded as they are, for the next gateway on the same store to finish; without
+	// it Shutdown cancels them. Queued flares are cancelled either way.
+	LeaveRunning bool
 }
 
 // A Gateway is Burst's HTTP front: the function registry, the flare controller that
@@ -89,22 +108,35 @@ type Gateway struct {
 	store   *store
 	metrics *metrics
 	router  chi.Router
+	index   *index
 	// jetstream ends the streams of jetstream flares, which only the gateway knows
 	// to be over.
 	jetstream comm.Transport
 
+	// base is the context of everything the gateway does on its own; Shutdown cancels
+	// it last.
+	base       context.Context
+	cancelBase context.CancelFunc
+	// tasks counts every goroutine the gateway starts; Shutdown waits for them.
+	taskMu    sync.Mutex
+	tasks     sync.WaitGroup
+	tasksDone bool
+
 	srv      *http.Server
 	listener net.Listener
 	subs     []*nats.Subscription
-	stop     chan struct{} // closed by Shutdown: ends the watch loop
-	loops    sync.WaitGroup
+	consumer jetstream.ConsumeContext
+	stop     chan struct{} // closed by Shutdown: ends the loops
+	// httpDone is closed when the HTTP server shuts down: long requests (event streams,
+	// blocking POSTs) answer what they have and end.
+	httpDone chan struct{}
 
 	mu       sync.Mutex
 	invokers map[string]*invokerState
+	refused  map[string]*invokerState // invokers of another protocol level
 	queue    []*flare
 	flares   map[string]*flare // not yet recorded as ended
-	index    map[string]*Record
-	order    []string // ids in creation order
+	applied  uint64            // the last stream sequence of the events applied
 	closing  bool
 }
 
@@ -122,15 +154,22 @@ func New(opts Options) (*Gateway, error) {
 	setDefault(&opts.DefaultTimeout, DefaultTimeout)
 	setDefault(&opts.MaxTimeout, DefaultMaxTimeout)
 	setDefault(&opts.AssignTimeout, DefaultAssignTimeout)
+	setDefault(&opts.RecoverWait, DefaultRecoverWait)
 	setDefault(&opts.Grace, DefaultGrace)
 	setDefault(&opts.QueueLimit, DefaultQueueLimit)
 	setDefault(&opts.LogLines, DefaultLogLines)
 	setDefault(&opts.CheckTimeout, DefaultCheckTimeout)
+	setDefault(&opts.Retention, DefaultRetention)
+	setDefault(&opts.IndexLimit, DefaultIndexLimit)
 	if opts.DefaultTimeout > opts.MaxTimeout {
 		return nil, fmt.Errorf("gateway: default timeout %s is over the maximum %s", opts.DefaultTimeout, opts.MaxTimeout)
 	}
-	if opts.MaxBody < 0 || opts.MaxPlugin < 0 || opts.QueueLimit < 0 || opts.LostAfter < 0 {
+	if opts.MaxBody < 0 || opts.MaxPlugin < 0 || opts.QueueLimit < 0 || opts.LostAfter < 0 || opts.Retention < 0 || opts.IndexLimit < 0 {
 		return nil, errors.New("gateway: negative limit")
+	}
+	if opts.Retention < opts.MaxTimeout {
+		// A record must outlive the longest flare that may still write it.
+		return nil, fmt.Errorf("gateway: retention %s is shorter than the longest flare timeout %s", opts.Retention, opts.MaxTimeout)
 	}
 	if opts.Exe == "" {
 		exe, err := os.Executable()
@@ -146,11 +185,14 @@ func New(opts Options) (*Gateway, error) {
 		opts:     opts,
 		nc:       opts.Conn,
 		log:      opts.Logger,
+		index:    newIndex(opts.IndexLimit),
 		stop:     make(chan struct{}),
+		httpDone: make(chan struct{}),
 		invokers: make(map[string]*invokerState),
+		refused:  make(map[string]*invokerState),
 		flares:   make(map[string]*flare),
-		index:    make(map[string]*Record),
 	}
+	g.base, g.cancelBase = context.WithCancel(context.Background())
 	g.metrics = newMetrics(g)
 	g.router = g.routes()
 	return g, nil
@@ -177,10 +219,39 @@ func (g *Gateway) Addr() string {
 // URL is the gateway's base URL, once started.
 func (g *Gateway) URL() string { return "http://" + g.Addr() }
 
-// Start opens the store, reads back the records, joins the control plane and listens
-// for HTTP.
-func (g *Gateway) Start(ctx context.Context) error {
-	st, err := openStore(ctx, g.nc)
+// spawn runs fn in a goroutine that Shutdown waits for. Once Shutdown waits, it runs
+// nothing and reports false.
+func (g *Gateway) spawn(fn func()) bool {
+	if !g.track() {
+		return false
+	}
+	go func() {
+		defer g.tasks.Done()
+		fn()
+	}()
+	return true
+}
+
+// track counts a goroutine of the caller's, which calls g.tasks.Done when it ends.
+func (g *Gateway) track() bool {
+	g.taskMu.Lock()
+	defer g.taskMu.Unlock()
+	if g.tasksDone {
+		return false
+	}
+	g.tasks.Add(1)
+	return true
+}
+
+// Start opens the store, finishes or takes up the flares an earlier gateway left,
+// reads the invokers' events, joins the control plane and listens for HTTP.
+func (g *Gateway) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			g.stopReading()
+		}
+	}()
+	st, err := openStore(ctx, g.nc, g.opts.Retention, g.opts.MaxTimeout)
 	if err != nil {
 		return err
 	}
@@ -190,38 +261,36 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return fmt.Errorf("gateway: jetstream transport: %w", err)
 	}
 	g.jetstream = js
-	if err := g.recover(ctx); err != nil {
+	if err := g.recoverFlares(ctx); err != nil {
+		return err
+	}
+	if err := g.readEvents(ctx); err != nil {
 		return err
 	}
 	for _, h := range []struct {
 		subject string
 		fn      nats.MsgHandler
 	}{
-		{invoker.SubjectHeartbeat, g.onHeartbeat},
-		{invoker.SubjectBye, g.onBye},
-		{invoker.SubjectEvents, g.onEvent},
+		{control.SubjectHeartbeat, g.onHeartbeat},
+		{control.SubjectBye, g.onBye},
 	} {
 		sub, err := g.nc.Subscribe(h.subject, h.fn)
 		if err != nil {
-			g.unsubscribe()
 			return fmt.Errorf("gateway: subscribe %s: %w", h.subject, err)
 		}
-		// Events must not be dropped: a lost "ended" would hold a flare till its timeout.
 		sub.SetPendingLimits(-1, -1)
 		g.subs = append(g.subs, sub)
 	}
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := g.nc.FlushWithContext(fctx); err != nil {
-		g.unsubscribe()
 		return fmt.Errorf("gateway: flush: %w", err)
 	}
 	// Invokers that run already answer with a heartbeat.
-	g.nc.Publish(invoker.SubjectDiscover, nil)
+	g.nc.Publish(control.SubjectDiscover, nil)
 
 	ln, err := net.Listen("tcp", g.opts.Addr)
 	if err != nil {
-		g.unsubscribe()
 		return fmt.Errorf("gateway: listen: %w", err)
 	}
 	g.listener = ln
@@ -229,26 +298,36 @@ func (g *Gateway) Start(ctx context.Context) error {
 		Handler:           g.router,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return g.base },
 	}
-	go func() {
+	g.srv.RegisterOnShutdown(func() { close(g.httpDone) })
+	g.spawn(func() {
 		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			g.log.Error("http server stopped", "err", err)
 		}
-	}()
-	g.loops.Go(g.watchInvokers)
-	g.log.Info("gateway started", "addr", g.Addr())
+	})
+	g.spawn(g.watchInvokers)
+	g.spawn(g.housekeeping)
+	g.log.Info("gateway started", "addr", g.Addr(), "proto", control.Version)
 	return nil
 }
 
-func (g *Gateway) unsubscribe() {
+// stopReading stops the control plane subscriptions and the events consumer.
+func (g *Gateway) stopReading() {
 	for _, s := range g.subs {
 		s.Unsubscribe()
 	}
 	g.subs = nil
+	if g.consumer != nil {
+		g.consumer.Stop()
+		<-g.consumer.Closed()
+		g.consumer = nil
+	}
 }
 
-// Shutdown refuses new flares, cancels those in flight, records them and stops serving,
-// until ctx ends.
+// Shutdown refuses new flares, ends the queued ones and cancels those in flight (or,
+// with Options.LeaveRunning, leaves them to the next gateway), records them, stops
+// serving and waits for every goroutine it started, until ctx ends.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	if g.closing {
@@ -256,82 +335,49 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	g.closing = true
-	active := make([]*flare, 0, len(g.flares))
+	var active []*flare
 	for _, f := range g.flares {
-		active = append(active, f)
+		if f.queued || !g.opts.LeaveRunning {
+			active = append(active, f)
+		}
 	}
+	left := len(g.flares) - len(active)
 	g.mu.Unlock()
 	for _, f := range active {
-		g.end(f, endCause{status: invoker.StatusCancelled, err: "gateway shutting down"})
+		g.end(f, endCause{status: control.StatusCancelled, err: "the gateway shut down"})
 	}
 	var errs []error
 	for _, f := range active {
 		select {
 		case <-f.done:
+			continue
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("gateway: flare %s not recorded at shutdown: %w", f.rec.ID, ctx.Err()))
 		}
-		if len(errs) > 0 {
-			break
-		}
+		break
+	}
+	if left > 0 {
+		g.log.Info("flares left running for the next gateway", "flares", left)
 	}
 	if g.srv != nil {
 		if err := g.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("gateway: http: %w", err))
 		}
 	}
-	g.unsubscribe()
+	g.stopReading()
 	close(g.stop)
-	g.loops.Wait()
+	g.cancelBase()
+	g.mu.Lock()
+	for _, f := range g.flares {
+		f.stopTimers()
+	}
+	g.mu.Unlock()
+	g.taskMu.Lock()
+	g.tasksDone = true
+	g.taskMu.Unlock()
+	g.tasks.Wait()
 	g.log.Info("gateway stopped")
 	return errors.Join(errs...)
-}
-
-func (g *Gateway) routes() chi.Router {
-	r := chi.NewRouter()
-	r.Use(recoverer(g.log))
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "no such path %s", r.URL.Path))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, errorf(http.StatusMethodNotAllowed, CodeMethod, "%s is not allowed on %s", r.Method, r.URL.Path))
-	})
-	r.Get("/", g.getIndex)
-	r.Get("/livez", g.getLivez)
-	r.Get("/readyz", g.getReadyz)
-	r.Handle("/metrics", g.metrics.handler())
-	r.Get("/functions", g.listFunctions)
-	r.Put("/functions/{name}", g.putFunction)
-	r.Get("/functions/{name}", g.getFunction)
-	r.Delete("/functions/{name}", g.deleteFunction)
-	r.Post("/flares", g.postFlare)
-	r.Get("/flares", g.listFlares)
-	r.Get("/flares/{id}", g.getFlare)
-	r.Delete("/flares/{id}", g.deleteFlare)
-	r.Get("/flares/{id}/results", g.getResults)
-	r.Get("/flares/{id}/logs", g.getLogs)
-	r.Get("/flares/{id}/events", g.getEvents)
-	r.Get("/invokers", g.listInvokers)
-	return r
-}
-
-// recoverer answers a handler's panic with a JSON 500 and logs it, so one bad request
-// does not take the gateway down.
-func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			defer func() {
-				if v := recover(); v != nil {
-					if v == http.ErrAbortHandler {
-						panic(v)
-					}
-					log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
-					writeError(w, errorf(http.StatusInternalServerError, CodeInternal, "internal error"))
-				}
-			}()
-			next.ServeHTTP(w, r)
-		})
-	}
 }
 
 func (g *Gateway) getIndex(w http.ResponseWriter, r *http.Request) {
@@ -354,15 +400,15 @@ func (g *Gateway) getLivez(w http.ResponseWriter, r *http.Request) {
 // joined.
 func (g *Gateway) getReadyz(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
-	n, closing := len(g.invokers), g.closing
+	n, closing := g.liveInvokers(), g.closing
 	g.mu.Unlock()
 	switch {
 	case closing:
-		writeError(w, errorf(http.StatusServiceUnavailable, CodeShuttingDown, "the gateway is shutting down"))
+		writeError(w, r, errorf(http.StatusServiceUnavailable, CodeShuttingDown, "the gateway is shutting down"))
 	case !g.nc.IsConnected():
-		writeError(w, errorf(http.StatusServiceUnavailable, CodeNotReady, "not connected to NATS (%s)", g.nc.Status()))
+		writeError(w, r, errorf(http.StatusServiceUnavailable, CodeNotReady, "not connected to NATS (%s)", g.nc.Status()))
 	case n == 0:
-		writeError(w, errorf(http.StatusServiceUnavailable, CodeNotReady, "no invoker has joined"))
+		writeError(w, r, errorf(http.StatusServiceUnavailable, CodeNotReady, "no invoker has joined"))
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "invokers": n})
 	}

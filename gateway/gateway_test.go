@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -11,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
 func TestRestartKeepsRecords(t *testing.T) {
@@ -21,7 +18,7 @@ func TestRestartKeepsRecords(t *testing.T) {
 	c := newCluster(t, clusterOptions{dir: dir})
 	fn := call[FunctionRecord](c, "PUT", "/functions/faulty", mustRead(t, plugin(t, "gateway/testdata/faulty")), http.StatusCreated)
 	done := c.run(map[string]any{"function": "faulty", "size": 4, "granularity": 2, "input": map[string]any{"log": "hello from a worker"}})
-	if done.Status != invoker.StatusSucceeded {
+	if done.Status != control.StatusSucceeded {
 		t.Fatalf("%s %q", done.Status, done.Error)
 	}
 	running := call[Record](c, "POST", "/flares", map[string]any{"function": "sleep", "size": 2, "input": "1m"}, http.StatusAccepted)
@@ -47,77 +44,129 @@ func TestRestartKeepsRecords(t *testing.T) {
 		t.Errorf("logs after restart %+v, want %+v", got, logs)
 	}
 	cancelled := call[Record](c, "GET", "/flares/"+running.ID, nil, http.StatusOK)
-	if cancelled.Status != invoker.StatusCancelled || cancelled.Error != "gateway shutting down" {
+	if cancelled.Status != control.StatusCancelled || cancelled.Error != "the gateway shut down" {
 		t.Errorf("flare in flight at shutdown: %s %q", cancelled.Status, cancelled.Error)
 	}
 	// The function runs again without another upload.
-	if rec := c.run(map[string]any{"function": "faulty", "size": 2}); rec.Status != invoker.StatusSucceeded {
+	if rec := c.run(map[string]any{"function": "faulty", "size": 2}); rec.Status != control.StatusSucceeded {
 		t.Errorf("after restart: %s %q", rec.Status, rec.Error)
 	}
 	l := call[FlareList](c, "GET", "/flares", nil, http.StatusOK)
-	if l.Total != 3 {
-		t.Errorf("%d flares listed after restart, want 3", l.Total)
+	if len(l.Flares) != 3 {
+		t.Errorf("%d flares listed after restart, want 3", len(l.Flares))
 	}
 }
 
-func TestRecoverInterruptedFlare(t *testing.T) {
+// TestLeaveRunning stops a gateway that leaves its flares running, lets the packs end
+// while no gateway listens, and starts another on the same store: it takes the flare up
+// from its record and the events that waited in the stream, and records it succeeded
+// with every result.
+func TestLeaveRunning(t *testing.T) {
+	for _, during := range []string{"while away", "after the restart"} {
+		t.Run(during, func(t *testing.T) {
+			c := newCluster(t, clusterOptions{gateway: Options{LeaveRunning: true}})
+			gateName := newGate(t)
+			rec := call[Record](c, "POST", "/flares", map[string]any{"function": "gate", "size": 4, "granularity": 2, "input": gateName}, http.StatusAccepted)
+			eventually(t, func() bool {
+				return call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK).Workers[3].Status == control.StatusRunning
+			}, "every worker to run")
+			if err := c.gw.Shutdown(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if during == "while away" {
+				openGate(gateName)
+				// The packs end with no gateway: their events wait in the stream.
+				eventually(t, func() bool { return c.invokers[0].Heartbeat().Packs == 0 }, "the packs to end")
+			}
+			c.startGateway(Options{LeaveRunning: true})
+			if during != "while away" {
+				if got := call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK); got.Status != control.StatusRunning {
+					t.Fatalf("taken up as %s %q, want running", got.Status, got.Error)
+				}
+				openGate(gateName)
+			}
+			got := c.waitFlare(rec.ID)
+			if got.Status != control.StatusSucceeded {
+				t.Fatalf("%s %q, want succeeded", got.Status, got.Error)
+			}
+			checkWorkers(t, got, control.StatusSucceeded)
+			res := call[FlareResults](c, "GET", "/flares/"+rec.ID+"/results", nil, http.StatusOK)
+			if b, _ := json.Marshal(res.Results); string(b) != `[{"rank":0},{"rank":1},{"rank":2},{"rank":3}]` {
+				t.Errorf("results %s", b)
+			}
+			eventually(t, func() bool {
+				l := call[struct{ Invokers []InvokerInfo }](c, "GET", "/invokers", nil, http.StatusOK)
+				return len(l.Invokers) == 1 && l.Invokers[0].Used == 0 && l.Invokers[0].Status == invokerReady
+			}, "the slots to come back")
+		})
+	}
+}
+
+// TestRecoverLostPacks starts a gateway on records of running flares whose packs are
+// gone: on an invoker that came back without them (it restarted), and on one that never
+// comes back. Both flares fail, naming the invoker, with their workers.
+func TestRecoverLostPacks(t *testing.T) {
+	ctx := context.Background()
+	for _, backend := range []control.Backend{control.BackendNATS, control.BackendJetStream} {
+		t.Run(string(backend), func(t *testing.T) {
+			c := newCluster(t, clusterOptions{gateway: Options{RecoverWait: 300 * time.Millisecond}})
+			st := c.gw.store
+			if err := c.gw.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// What a gateway that died leaves behind: running flares' records.
+			restarted := Record{ID: "01900000-0000-7000-8000-0000000000a" + strconv.Itoa(len(backend)), Function: "sleep", Size: 2, Granularity: 1,
+				Backend: backend, Status: control.StatusRunning, Timeout: control.Duration(time.Hour), Created: time.Now().UTC(),
+				Packs: []PackRecord{{Pack: 0, Invoker: "inv0", Ranks: [2]int{0, 0}}, {Pack: 1, Invoker: "inv0", Ranks: [2]int{1, 1}}}}
+			ghost := restarted
+			ghost.ID = "01900000-0000-7000-8000-0000000000b" + strconv.Itoa(len(backend))
+			ghost.Packs = []PackRecord{{Pack: 0, Invoker: "ghost", Ranks: [2]int{0, 0}}, {Pack: 1, Invoker: "ghost", Ranks: [2]int{1, 1}}}
+			for _, r := range []*Record{&restarted, &ghost} {
+				if err := st.putFlare(ctx, r, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.startGateway(Options{RecoverWait: 300 * time.Millisecond})
+			for _, tt := range []struct {
+				rec  Record
+				says string
+			}{
+				{restarted, "invoker inv0 lost: it no longer runs the flare's packs"},
+				{ghost, "invoker ghost lost: did not come back after the gateway restarted"},
+			} {
+				got := c.waitFlare(tt.rec.ID)
+				if got.Status != control.StatusFailed || !strings.Contains(got.Error, tt.says) || len(got.Workers) != 2 {
+					t.Fatalf("%s: %s %q with %d workers, want failed saying %q", tt.rec.ID, got.Status, got.Error, len(got.Workers), tt.says)
+				}
+				for _, w := range got.Workers {
+					if w.Status != control.StatusFailed || w.Error != got.Error {
+						t.Errorf("worker %+v, want failed with the flare's error", w)
+					}
+				}
+			}
+			// The invoker that came back takes new flares on all its slots.
+			if rec := c.run(map[string]any{"function": "hello", "size": 2}); rec.Status != control.StatusSucceeded {
+				t.Errorf("after recovery: %s %q", rec.Status, rec.Error)
+			}
+		})
+	}
+}
+
+// TestRecoverQueuedFlare starts a gateway on the record of a flare that was queued when
+// its gateway died: its input was not kept, so it is recorded as failed.
+func TestRecoverQueuedFlare(t *testing.T) {
 	dir := t.TempDir()
 	c := newCluster(t, clusterOptions{dir: dir})
-	// What a gateway that died leaves behind: a running flare's header.
-	rec := Record{ID: "01900000-0000-7000-8000-000000000001", Function: "hello", Size: 1, Granularity: 1,
-		Backend: "nats", Status: invoker.StatusRunning, Created: time.Now().UTC(), Packs: []PackRecord{}}
+	rec := Record{ID: "01900000-0000-7000-8000-000000000001", Function: "hello", Size: 2, Granularity: 1,
+		Backend: control.BackendNATS, Status: control.StatusQueued, Created: time.Now().UTC(), Packs: []PackRecord{}}
 	if err := c.gw.store.putFlare(context.Background(), &rec, false); err != nil {
 		t.Fatal(err)
 	}
 	c.close()
 	c = newCluster(t, clusterOptions{dir: dir})
 	got := call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK)
-	if got.Status != invoker.StatusFailed || !strings.Contains(got.Error, "gateway stopped") || got.Ended.IsZero() {
-		t.Errorf("interrupted flare read back as %s %q", got.Status, got.Error)
-	}
-}
-
-func TestRecoverStopsOrphanedPacks(t *testing.T) {
-	ctx := context.Background()
-	for _, backend := range []string{invoker.BackendNATS, invoker.BackendJetStream} {
-		t.Run(backend, func(t *testing.T) {
-			c := newCluster(t, clusterOptions{})
-			inv := c.invokers[0]
-			// A gateway dies with a flare running: its record says running, and the
-			// invoker, which outlived that gateway, still runs the pack.
-			st := c.gw.store
-			if err := c.gw.Shutdown(ctx); err != nil {
-				t.Fatal(err)
-			}
-			id := "01900000-0000-7000-8000-0000000000b" + strconv.Itoa(len(backend))
-			rec := Record{ID: id, Function: "sleep", Size: 2, Granularity: 2, Backend: backend, Status: invoker.StatusRunning,
-				Created: time.Now().UTC(), Packs: []PackRecord{{Pack: 0, Invoker: inv.ID(), Ranks: [2]int{0, 1}}}}
-			if err := st.putFlare(ctx, &rec, false); err != nil {
-				t.Fatal(err)
-			}
-			a, _ := json.Marshal(invoker.Assignment{Flare: id, Function: "sleep", Size: 2, Granularity: 2, Backend: backend,
-				Timeout: time.Hour, Input: json.RawMessage(`"1h"`)})
-			m, err := c.conns[0].Request(invoker.AssignSubject(inv.ID()), a, 10*time.Second)
-			if err != nil || !strings.Contains(string(m.Data), `"ok":true`) {
-				t.Fatalf("assignment: %v %s", err, m.Data)
-			}
-			if hb := inv.Heartbeat(); hb.Used != 2 {
-				t.Fatalf("the orphaned pack holds %d slots, want 2", hb.Used)
-			}
-
-			c.startGateway(Options{})
-			eventually(t, func() bool { return inv.Heartbeat().Used == 0 }, "the orphaned pack to stop")
-			got := call[Record](c, "GET", "/flares/"+id, nil, http.StatusOK)
-			if got.Status != invoker.StatusFailed || !strings.Contains(got.Error, "gateway stopped") {
-				t.Errorf("interrupted flare read back as %s %q", got.Status, got.Error)
-			}
-			if backend == invoker.BackendJetStream {
-				js, _ := jetstream.New(c.conns[0])
-				if _, err := js.Stream(ctx, "BURST_"+id); !errors.Is(err, jetstream.ErrStreamNotFound) {
-					t.Errorf("the interrupted flare's stream is still there: %v", err)
-				}
-			}
-		})
+	if got.Status != control.StatusFailed || !strings.Contains(got.Error, "while the flare was queued") || got.Ended.IsZero() || len(got.Workers) != 2 {
+		t.Errorf("queued flare read back as %s %q with %d workers", got.Status, got.Error, len(got.Workers))
 	}
 }
 

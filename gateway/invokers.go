@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,84 +10,153 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
 // invokerState is what the gateway knows of an invoker: its last heartbeat and the slots
 // the gateway placed on it. The gateway's own count of used slots is the one placement
 // trusts; the heartbeat's is for show.
 type invokerState struct {
-	hb    invoker.Heartbeat
+	hb    control.Heartbeat
 	seen  time.Time
 	used  int
 	packs int
+	// joined is false for an invoker that ran packs of flares the gateway took up at
+	// start, until it beats again; it gets no new packs before.
+	joined bool
+	// refused says why an invoker of another protocol level gets nothing.
+	refused string
 }
 
 func (st *invokerState) free() int { return st.hb.Slots - st.used }
 
+// Statuses of an invoker on GET /invokers.
+const (
+	invokerReady      = "ready"
+	invokerRecovering = "recovering" // awaited after a gateway restart
+	invokerRefused    = "refused"
+)
+
 // InvokerInfo is an invoker as GET /invokers shows it.
 type InvokerInfo struct {
-	ID            string    `json:"id"`
-	Host          string    `json:"host"`
-	Slots         int       `json:"slots"`
-	Used          int       `json:"used"`
-	Packs         int       `json:"packs"`
-	Backends      []string  `json:"backends"`
-	Started       time.Time `json:"started"`
-	LastHeartbeat time.Time `json:"last_heartbeat"`
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	// Reason says why a refused invoker gets no packs.
+	Reason        string            `json:"reason,omitempty"`
+	Proto         int               `json:"proto"`
+	Host          string            `json:"host"`
+	Slots         int               `json:"slots"`
+	Used          int               `json:"used"`
+	Packs         int               `json:"packs"`
+	Backends      []control.Backend `json:"backends"`
+	Builtins      []string          `json:"builtins"`
+	Started       time.Time         `json:"started,omitzero"`
+	LastHeartbeat time.Time         `json:"last_heartbeat,omitzero"`
+}
+
+// liveInvokers counts the invokers that may get packs. Called with g.mu held.
+func (g *Gateway) liveInvokers() int {
+	n := 0
+	for _, st := range g.invokers {
+		if st.joined {
+			n++
+		}
+	}
+	return n
 }
 
 func (g *Gateway) onHeartbeat(m *nats.Msg) {
-	var hb invoker.Heartbeat
+	var hb control.Heartbeat
 	if err := json.Unmarshal(m.Data, &hb); err != nil || hb.ID == "" || hb.Slots < 0 {
 		g.log.Warn("bad heartbeat", "err", err)
 		return
 	}
+	if hb.Proto != control.Version {
+		g.refuse(hb)
+		return
+	}
 	g.mu.Lock()
+	delete(g.refused, hb.ID)
 	st := g.invokers[hb.ID]
-	if st != nil && !st.hb.Started.Equal(hb.Started) {
+	if st != nil && st.joined && !st.hb.Started.Equal(hb.Started) {
 		// The same name, a new process: what ran on the old one is gone.
 		g.mu.Unlock()
 		g.lose(hb.ID, "restarted")
 		g.mu.Lock()
 		st = g.invokers[hb.ID]
 	}
-	joined := st == nil
-	if joined {
+	// back: it ran packs of flares that this gateway took up at start.
+	back := st != nil && !st.joined
+	if st == nil {
 		st = &invokerState{}
 		g.invokers[hb.ID] = st
 	}
-	st.hb, st.seen = hb, time.Now()
+	joined := !st.joined
+	st.hb, st.seen, st.joined = hb, time.Now(), true
 	var placed []*flare
 	if joined {
 		placed = g.scheduleLocked()
 	}
 	g.mu.Unlock()
 	if joined {
-		g.log.Info("invoker joined", "invoker", hb.ID, "host", hb.Host, "slots", hb.Slots)
+		g.log.Info("invoker joined", "invoker", hb.ID, "host", hb.Host, "slots", hb.Slots, "builtins", len(hb.Builtins))
+	}
+	if back {
+		// Which of those packs still run?
+		g.spawn(func() { g.reconcile(hb.ID) })
 	}
 	g.dispatch(placed)
 }
 
+// refuse keeps an invoker of another protocol level apart: it is listed, with the
+// reason, and gets nothing.
+func (g *Gateway) refuse(hb control.Heartbeat) {
+	reason := fmt.Sprintf("speaks protocol level %d; this gateway speaks level %d", hb.Proto, control.Version)
+	g.mu.Lock()
+	st := g.refused[hb.ID]
+	first := st == nil
+	if first {
+		st = &invokerState{}
+		g.refused[hb.ID] = st
+	}
+	st.hb, st.seen, st.refused = hb, time.Now(), reason
+	_, known := g.invokers[hb.ID]
+	g.mu.Unlock()
+	if first {
+		g.log.Error("invoker refused: another protocol level", "invoker", hb.ID, "host", hb.Host, "proto", hb.Proto, "want", control.Version)
+	}
+	if known {
+		// It was of this level before: the process changed under the same name.
+		g.lose(hb.ID, "restarted at protocol level "+fmt.Sprint(hb.Proto))
+	}
+}
+
 func (g *Gateway) onBye(m *nats.Msg) {
-	var hb invoker.Heartbeat
+	var hb control.Heartbeat
 	if err := json.Unmarshal(m.Data, &hb); err != nil {
 		return
 	}
+	g.mu.Lock()
+	delete(g.refused, hb.ID)
+	g.mu.Unlock()
 	g.lose(hb.ID, "left the cluster")
 }
 
 // lostAfter is how long the gateway waits for a heartbeat of st.
 func (g *Gateway) lostAfter(st *invokerState) time.Duration {
+	if !st.joined {
+		return max(g.opts.RecoverWait, g.opts.LostAfter)
+	}
 	if g.opts.LostAfter > 0 {
 		return g.opts.LostAfter
 	}
 	// A floor, because opening a large plugin can hold up an invoker's heartbeats
 	// for a moment.
-	return max(defaultLostHeartbeats*st.hb.Interval, minLostAfter)
+	return max(defaultLostHeartbeats*time.Duration(st.hb.Interval), minLostAfter)
 }
 
-// watchInvokers marks lost the invokers that stopped beating.
+// watchInvokers marks lost the invokers that stopped beating, and forgets refused ones
+// that went away.
 func (g *Gateway) watchInvokers() {
 	period := 100 * time.Millisecond
 	if g.opts.LostAfter > 0 {
@@ -102,8 +172,13 @@ func (g *Gateway) watchInvokers() {
 			var lost []string
 			g.mu.Lock()
 			for id, st := range g.invokers {
-				if d := now.Sub(st.seen); d > g.lostAfter(st) {
+				if now.Sub(st.seen) > g.lostAfter(st) {
 					lost = append(lost, id)
+				}
+			}
+			for id, st := range g.refused {
+				if now.Sub(st.seen) > g.lostAfter(st) {
+					delete(g.refused, id)
 				}
 			}
 			g.mu.Unlock()
@@ -122,15 +197,17 @@ func (g *Gateway) lose(id, why string) {
 		g.mu.Unlock()
 		return
 	}
+	if !st.joined {
+		why = "did not come back after the gateway restarted"
+	}
 	delete(g.invokers, id)
 	var hit []*flare
 	for _, f := range g.flares {
 		gone := false
 		for _, p := range f.placements {
-			if p.invoker == id && !f.packEnded[p.pack] {
-				// Its slots went with the invoker.
-				f.packEnded[p.pack] = true
-				f.endedPacks++
+			if p.invoker == id && !f.packs[p.pack].done {
+				// Its slots went with the invoker, and it reports nothing more.
+				g.packDone(f, p.pack)
 				gone = true
 			}
 		}
@@ -142,28 +219,31 @@ func (g *Gateway) lose(id, why string) {
 	msg := fmt.Sprintf("invoker %s lost: %s", id, why)
 	g.log.Warn("invoker lost", "invoker", id, "why", why, "flares", len(hit))
 	for _, f := range hit {
-		g.end(f, endCause{status: invoker.StatusFailed, err: msg, lost: id})
+		g.end(f, endCause{status: control.StatusFailed, err: msg, lost: id})
 	}
 }
 
 func (g *Gateway) listInvokers(w http.ResponseWriter, r *http.Request) {
+	info := func(st *invokerState, status string) InvokerInfo {
+		return InvokerInfo{
+			ID: st.hb.ID, Status: status, Reason: st.refused, Proto: st.hb.Proto, Host: st.hb.Host,
+			Slots: st.hb.Slots, Used: st.used, Packs: st.packs, Backends: st.hb.Backends, Builtins: st.hb.Builtins,
+			Started: st.hb.Started, LastHeartbeat: st.seen,
+		}
+	}
 	g.mu.Lock()
-	out := make([]InvokerInfo, 0, len(g.invokers))
-	for _, st := range g.invokers {
-		out = append(out, InvokerInfo{
-			ID: st.hb.ID, Host: st.hb.Host, Slots: st.hb.Slots, Used: st.used, Packs: st.packs,
-			Backends: st.hb.Backends, Started: st.hb.Started, LastHeartbeat: st.seen,
-		})
+	out := make([]InvokerInfo, 0, len(g.invokers)+len(g.refused))
+	for id, st := range g.invokers {
+		i := info(st, invokerReady)
+		if !st.joined {
+			i = InvokerInfo{ID: id, Status: invokerRecovering, Used: st.used, Packs: st.packs}
+		}
+		out = append(out, i)
+	}
+	for _, st := range g.refused {
+		out = append(out, info(st, invokerRefused))
 	}
 	g.mu.Unlock()
-	slices.SortFunc(out, func(a, b InvokerInfo) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b InvokerInfo) int { return cmp.Compare(a.ID, b.ID) })
 	writeJSON(w, http.StatusOK, map[string]any{"invokers": out})
 }

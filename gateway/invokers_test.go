@@ -1,12 +1,17 @@
 package gateway
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
 func TestInvokerLost(t *testing.T) {
@@ -20,16 +25,16 @@ func TestInvokerLost(t *testing.T) {
 		t.Fatalf("placed on %+v, want the small invoker", rec.Packs)
 	}
 	eventually(t, func() bool {
-		return call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK).Workers[0].Status == invoker.StatusRunning
+		return call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK).Workers[0].Status == control.StatusRunning
 	}, "the flare to run")
 	// The invoker's host goes dark: no heartbeat, no reports.
 	nc.Close()
 	got := c.waitFlare(rec.ID)
-	if got.Status != invoker.StatusFailed || !strings.Contains(got.Error, "invoker small lost") {
+	if got.Status != control.StatusFailed || !strings.Contains(got.Error, "invoker small lost") {
 		t.Fatalf("%s %q, want failed naming the lost invoker", got.Status, got.Error)
 	}
 	for _, w := range got.Workers {
-		if w.Status != invoker.StatusFailed {
+		if w.Status != control.StatusFailed {
 			t.Errorf("worker %+v, want failed", w)
 		}
 	}
@@ -38,7 +43,7 @@ func TestInvokerLost(t *testing.T) {
 		t.Errorf("invokers after the loss: %+v", l.Invokers)
 	}
 	// The cluster serves on with the invoker left.
-	if rec := c.run(map[string]any{"function": "hello", "size": 4}); rec.Status != invoker.StatusSucceeded || rec.Packs[0].Invoker != "inv0" {
+	if rec := c.run(map[string]any{"function": "hello", "size": 4}); rec.Status != control.StatusSucceeded || rec.Packs[0].Invoker != "inv0" {
 		t.Errorf("after the loss: %s on %+v", rec.Status, rec.Packs)
 	}
 }
@@ -47,7 +52,7 @@ func TestPlacementAcrossInvokers(t *testing.T) {
 	c := newCluster(t, clusterOptions{slots: []int{4, 4}})
 	call[FunctionRecord](c, "PUT", "/functions/faulty", mustRead(t, plugin(t, "gateway/testdata/faulty")), http.StatusCreated)
 	rec := c.run(map[string]any{"function": "faulty", "size": 8, "granularity": 4})
-	if rec.Status != invoker.StatusSucceeded {
+	if rec.Status != control.StatusSucceeded {
 		t.Fatalf("%s %q", rec.Status, rec.Error)
 	}
 	if rec.Packs[0].Invoker == rec.Packs[1].Invoker {
@@ -90,7 +95,7 @@ func TestInvokerRestarted(t *testing.T) {
 	old.Close()
 	c.addInvoker("again", 8)
 	got := c.waitFlare(rec.ID)
-	if got.Status != invoker.StatusFailed || !strings.Contains(got.Error, "invoker again lost: restarted") {
+	if got.Status != control.StatusFailed || !strings.Contains(got.Error, "invoker again lost: restarted") {
 		t.Fatalf("%s %q", got.Status, got.Error)
 	}
 	c.waitInvokers(2)
@@ -100,4 +105,54 @@ func TestInvokerRestarted(t *testing.T) {
 	if used != 0 {
 		t.Errorf("the new process inherited %d used slots", used)
 	}
+}
+
+// TestRefusedInvoker joins an invoker of another protocol level, as an older or newer
+// burst would: the gateway logs it, lists it as refused with the reason, and places
+// nothing on it, however many slots it offers.
+func TestRefusedInvoker(t *testing.T) {
+	var logs syncBuffer
+	c := newCluster(t, clusterOptions{slots: []int{4}, gateway: Options{
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}})
+	hb := control.Heartbeat{Proto: control.Version + 1, ID: "newer", Host: "h", Slots: 1000, Builtins: []string{"hello"},
+		Started: time.Now(), Interval: control.Duration(50 * time.Millisecond)}
+	b, _ := json.Marshal(hb)
+	nc := c.conns[0]
+	var l struct{ Invokers []InvokerInfo }
+	eventually(t, func() bool {
+		nc.Publish(control.SubjectHeartbeat, b)
+		l = call[struct{ Invokers []InvokerInfo }](c, "GET", "/invokers", nil, http.StatusOK)
+		return len(l.Invokers) == 2
+	}, "the refused invoker to be listed")
+	got := l.Invokers[1]
+	if got.ID != "newer" || got.Status != "refused" || got.Proto != control.Version+1 ||
+		got.Reason != fmt.Sprintf("speaks protocol level %d; this gateway speaks level %d", control.Version+1, control.Version) {
+		t.Errorf("refused invoker listed as %+v", got)
+	}
+	if !strings.Contains(logs.String(), "invoker refused: another protocol level") || !strings.Contains(logs.String(), "invoker=newer") {
+		t.Errorf("no log line for the refused invoker:\n%s", logs.String())
+	}
+	// Its slots count for nothing: 8 workers do not fit on the 4 of inv0.
+	c.apiError("POST", "/flares", map[string]any{"function": "hello", "size": 8}, http.StatusServiceUnavailable, CodeNoCapacity)
+	if rec := c.run(map[string]any{"function": "hello", "size": 4}); rec.Status != control.StatusSucceeded || rec.Packs[0].Invoker != "inv0" {
+		t.Errorf("flare with a refused invoker about: %s on %+v", rec.Status, rec.Packs)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -4,28 +4,28 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
 func TestVerdict(t *testing.T) {
-	w := func(status, err string) WorkerRecord { return WorkerRecord{Status: status, Error: err} }
-	const ok = invoker.StatusSucceeded
+	w := func(status control.Status, err string) WorkerRecord { return WorkerRecord{Status: status, Error: err} }
+	const ok = control.StatusSucceeded
 	tests := []struct {
 		name    string
 		workers []WorkerRecord
 		cause   *endCause
-		status  string
+		status  control.Status
 		err     string
 	}{
 		{"all succeeded", []WorkerRecord{w(ok, ""), w(ok, "")}, nil, ok, ""},
-		{"the failure, not its echo", []WorkerRecord{w(invoker.StatusAborted, "echo"), w(invoker.StatusFailed, "boom")}, nil, invoker.StatusFailed, "rank 1: boom"},
-		{"an echo alone still fails", []WorkerRecord{w(ok, ""), w(invoker.StatusAborted, "echo")}, nil, invoker.StatusFailed, "rank 1: echo"},
-		{"timed out", []WorkerRecord{w(invoker.StatusTimedOut, "late"), w(ok, "")}, nil, invoker.StatusTimedOut, "rank 0: late"},
-		{"the echo of a timeout", []WorkerRecord{w(invoker.StatusAborted, "echo"), w(invoker.StatusTimedOut, "late")}, nil, invoker.StatusTimedOut, "rank 1: late"},
-		{"no report", []WorkerRecord{w(ok, ""), w(invoker.StatusRunning, "")}, nil, invoker.StatusFailed, "rank 1: no report"},
-		{"cancel wins", []WorkerRecord{w(invoker.StatusFailed, "boom")}, &endCause{status: invoker.StatusCancelled, err: "by request"}, invoker.StatusCancelled, "by request"},
-		{"a worker's failure beats a failed assignment", []WorkerRecord{w(invoker.StatusFailed, "boom")}, &endCause{status: invoker.StatusFailed, err: "pack 1 refused"}, invoker.StatusFailed, "rank 0: boom"},
-		{"a failed assignment", []WorkerRecord{w(ok, "")}, &endCause{status: invoker.StatusFailed, err: "pack 1 refused"}, invoker.StatusFailed, "pack 1 refused"},
+		{"the failure, not its echo", []WorkerRecord{w(control.StatusAborted, "echo"), w(control.StatusFailed, "boom")}, nil, control.StatusFailed, "rank 1: boom"},
+		{"an echo alone still fails", []WorkerRecord{w(ok, ""), w(control.StatusAborted, "echo")}, nil, control.StatusFailed, "rank 1: echo"},
+		{"timed out", []WorkerRecord{w(control.StatusTimedOut, "late"), w(ok, "")}, nil, control.StatusTimedOut, "rank 0: late"},
+		{"the echo of a timeout", []WorkerRecord{w(control.StatusAborted, "echo"), w(control.StatusTimedOut, "late")}, nil, control.StatusTimedOut, "rank 1: late"},
+		{"no report", []WorkerRecord{w(ok, ""), w(control.StatusRunning, "")}, nil, control.StatusFailed, "rank 1: no report"},
+		{"cancel wins", []WorkerRecord{w(control.StatusFailed, "boom")}, &endCause{status: control.StatusCancelled, err: "by request"}, control.StatusCancelled, "by request"},
+		{"a worker's failure beats a failed assignment", []WorkerRecord{w(control.StatusFailed, "boom")}, &endCause{status: control.StatusFailed, err: "pack 1 refused"}, control.StatusFailed, "rank 0: boom"},
+		{"a failed assignment", []WorkerRecord{w(ok, "")}, &endCause{status: control.StatusFailed, err: "pack 1 refused"}, control.StatusFailed, "pack 1 refused"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,16 +45,16 @@ func TestVerdict(t *testing.T) {
 func TestAddLogs(t *testing.T) {
 	g := &Gateway{opts: Options{LogLines: 3}}
 	f := &flare{}
-	line := invoker.LogLine{Message: "m", Attrs: map[string]string{"k": "v"}}
-	g.addLogs(f, []invoker.LogLine{line, line}, 1)
-	g.addLogs(f, []invoker.LogLine{line, line, line}, 0)
+	line := control.LogLine{Message: "m", Attrs: map[string]string{"k": "v"}}
+	g.addLogs(f, []control.LogLine{line, line}, 1)
+	g.addLogs(f, []control.LogLine{line, line, line}, 0)
 	if len(f.logs.Lines) != 3 || f.logs.Dropped != 3 {
 		t.Errorf("%d lines, %d dropped, want 3 and 3", len(f.logs.Lines), f.logs.Dropped)
 	}
-	big := invoker.LogLine{Message: strings.Repeat("x", maxLogBytes)}
+	big := control.LogLine{Message: strings.Repeat("x", maxLogBytes)}
 	g = &Gateway{opts: Options{LogLines: 100}}
 	f = &flare{}
-	g.addLogs(f, []invoker.LogLine{line, big, line}, 0)
+	g.addLogs(f, []control.LogLine{line, big, line}, 0)
 	if len(f.logs.Lines) != 2 || f.logs.Dropped != 1 {
 		t.Errorf("byte bound: %d lines, %d dropped, want 2 and 1", len(f.logs.Lines), f.logs.Dropped)
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +22,9 @@ import (
 	"go.uber.org/goleak"
 
 	natscluster "github.com/burstgo/burst/cluster"
+	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/functions"
+	"github.com/burstgo/burst/functions/examples"
 	"github.com/burstgo/burst/invoker"
 )
 
@@ -175,9 +178,48 @@ func (c *cluster) connect() *nats.Conn {
 	return nc
 }
 
+// testFunctions are the invokers' built-ins in these tests: the example apps, and gate.
+var testFunctions = func() map[string]functions.Func {
+	fns := examples.Builtins()
+	fns["gate"] = gate
+	return fns
+}()
+
+// gates are the channels that gate flares wait on, by name.
+var gates sync.Map // string → chan struct{}
+
+// gate is a built-in for tests: each worker waits until the test opens the gate named
+// by the input (openGate), or its context ends, and answers its rank.
+func gate(ctx context.Context, w *comm.Worker, input json.RawMessage) (any, error) {
+	var name string
+	if err := json.Unmarshal(input, &name); err != nil {
+		return nil, fmt.Errorf("gate: input: %w", err)
+	}
+	ch, _ := gates.LoadOrStore(name, make(chan struct{}))
+	select {
+	case <-ch.(chan struct{}):
+		return map[string]int{"rank": w.Rank()}, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+var gateSeq atomic.Int64
+
+// newGate names a gate of its own for a test.
+func newGate(t testing.TB) string {
+	return fmt.Sprintf("%s-%d", t.Name(), gateSeq.Add(1))
+}
+
+// openGate lets the workers of the gate flares named name go on.
+func openGate(name string) {
+	ch, _ := gates.LoadOrStore(name, make(chan struct{}))
+	close(ch.(chan struct{}))
+}
+
 func (c *cluster) addInvoker(id string, slots int) *invoker.Invoker {
 	inv, err := invoker.New(invoker.Options{
-		ID: id, Conn: c.connect(), Slots: slots, Heartbeat: 50 * time.Millisecond,
+		ID: id, Conn: c.connect(), Slots: slots, Heartbeat: 50 * time.Millisecond, Functions: testFunctions,
 		CacheDir: filepath.Join(c.dir, "plugins-"+id), Logger: testLogger(c.t),
 	})
 	if err != nil {
@@ -311,7 +353,7 @@ func (c *cluster) waitFlare(id string) Record {
 	var rec Record
 	eventually(c.t, func() bool {
 		rec = call[Record](c, "GET", "/flares/"+id, nil, http.StatusOK)
-		return final(rec.Status)
+		return rec.Status.Final()
 	}, "flare %s to end", id)
 	return rec
 }

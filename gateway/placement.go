@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
 // Placement is gang scheduling: all packs of a flare are placed at once, or none is and
@@ -13,6 +13,7 @@ import (
 // slots that still holds it (best fit), which keeps a flare's packs together and leaves
 // the large holes for large packs. The queue is strict FIFO: a flare that does not fit
 // holds back those behind it, so a large flare is not starved by a stream of small ones.
+// A flare of a built-in function goes only to the invokers that advertise it.
 
 // A placement is one pack of a flare on one invoker.
 type placement struct {
@@ -21,19 +22,28 @@ type placement struct {
 	invoker    string
 }
 
+// eligible reports whether st may run the flares of s. Called with g.mu held.
+func eligible(st *invokerState, s flareSpec) bool {
+	return st.joined && (!s.builtin || slices.Contains(st.hb.Builtins, s.function))
+}
+
 // capacityError says why the cluster can never run a flare of spec, or nil. Called with
 // g.mu held.
 func (g *Gateway) capacityError(s flareSpec) error {
-	if len(g.invokers) == 0 {
+	if g.liveInvokers() == 0 {
 		return errorf(http.StatusServiceUnavailable, CodeNoInvokers, "no invoker has joined the cluster")
 	}
 	total, largest := 0, 0
 	for _, st := range g.invokers {
-		total += st.hb.Slots
-		largest = max(largest, st.hb.Slots)
+		if eligible(st, s) {
+			total += st.hb.Slots
+			largest = max(largest, st.hb.Slots)
+		}
 	}
 	switch {
-	case s.backend == invoker.BackendMemory && s.size > largest:
+	case total == 0:
+		return errorf(http.StatusServiceUnavailable, CodeNoCapacity, "no invoker that has joined runs the built-in %s", s.function)
+	case s.backend == control.BackendMemory && s.size > largest:
 		return errorf(http.StatusServiceUnavailable, CodeNoCapacity,
 			"backend memory runs every pack on one invoker, and the largest has %d slots for the flare's %d workers", largest, s.size)
 	case s.size > total:
@@ -46,7 +56,7 @@ func (g *Gateway) capacityError(s flareSpec) error {
 	// The totals may allow a flare whose packs still cannot be laid out, say three packs
 	// of 4 on two invokers of 6: queued, it would wait till its timeout at the head of
 	// the FIFO queue and hold back every flare behind it.
-	ids, free := g.slots(func(st *invokerState) int { return st.hb.Slots })
+	ids, free := g.slots(s, func(st *invokerState) int { return st.hb.Slots })
 	if fit(s, ids, free) == nil {
 		return errorf(http.StatusServiceUnavailable, CodeNoCapacity,
 			"the %d packs of up to %d workers do not fit on the invokers' slots even when all are free", s.packs(), s.granularity)
@@ -54,14 +64,16 @@ func (g *Gateway) capacityError(s flareSpec) error {
 	return nil
 }
 
-// slots returns the invokers' ids, sorted so that the same state gives the same choice,
-// and n of each. Called with g.mu held.
-func (g *Gateway) slots(n func(*invokerState) int) ([]string, map[string]int) {
+// slots returns the ids of the invokers that may run s, sorted so that the same state
+// gives the same choice, and n of each. Called with g.mu held.
+func (g *Gateway) slots(s flareSpec, n func(*invokerState) int) ([]string, map[string]int) {
 	ids := make([]string, 0, len(g.invokers))
 	free := make(map[string]int, len(g.invokers))
 	for id, st := range g.invokers {
-		ids = append(ids, id)
-		free[id] = n(st)
+		if eligible(st, s) {
+			ids = append(ids, id)
+			free[id] = n(st)
+		}
 	}
 	slices.Sort(ids)
 	return ids, free
@@ -70,7 +82,7 @@ func (g *Gateway) slots(n func(*invokerState) int) ([]string, map[string]int) {
 // place finds an invoker for every pack of f and reserves their slots, or returns nil
 // and reserves nothing. Called with g.mu held.
 func (g *Gateway) place(f *flare) []placement {
-	ids, free := g.slots((*invokerState).free)
+	ids, free := g.slots(f.spec, (*invokerState).free)
 	out := fit(f.spec, ids, free)
 	for _, pl := range out {
 		st := g.invokers[pl.invoker]
@@ -94,7 +106,7 @@ func fit(s flareSpec, ids []string, free map[string]int) []placement {
 	}
 	out := make([]placement, s.packs())
 	memory := ""
-	if s.backend == invoker.BackendMemory {
+	if s.backend == control.BackendMemory {
 		if memory = bestFit(s.size); memory == "" {
 			return nil
 		}
@@ -116,15 +128,36 @@ func fit(s flareSpec, ids []string, free map[string]int) []placement {
 
 // releasePack gives back the slots of a pack that ended. Called with g.mu held.
 func (g *Gateway) releasePack(f *flare, p int) {
-	if f.packEnded[p] {
+	if f.packs[p].ended {
 		return
 	}
-	f.packEnded[p] = true
-	f.endedPacks++
+	f.packs[p].ended = true
+	f.ended++
 	pl := f.placements[p]
 	if st := g.invokers[pl.invoker]; st != nil {
 		st.used -= pl.end - pl.first
 		st.packs--
+	}
+}
+
+// packDone gives up waiting for a pack's reports: it never ran, or its invoker is gone.
+// Called with g.mu held.
+func (g *Gateway) packDone(f *flare, p int) {
+	g.releasePack(f, p)
+	if !f.packs[p].done {
+		f.packs[p].done = true
+		f.reported++
+	}
+}
+
+// setPlacements gives f its packs. Called with g.mu held.
+func (f *flare) setPlacements(ps []placement) {
+	f.placements = ps
+	f.packs = make([]packState, len(ps))
+	f.rec.Packs = make([]PackRecord, len(ps))
+	for i, pl := range ps {
+		f.packs[i].want = -1
+		f.rec.Packs[i] = PackRecord{Pack: pl.pack, Invoker: pl.invoker, Ranks: [2]int{pl.first, pl.end - 1}}
 	}
 }
 
@@ -146,15 +179,11 @@ func (g *Gateway) scheduleLocked() []*flare {
 		g.queue[0] = nil
 		g.queue = g.queue[1:]
 		f.queued = false
-		f.placements = ps
-		f.packEnded = make([]bool, len(ps))
-		f.packStarted = make([]bool, len(ps))
-		f.rec.Packs = make([]PackRecord, len(ps))
-		for i, pl := range ps {
-			f.rec.Packs[i] = PackRecord{Pack: pl.pack, Invoker: pl.invoker, Ranks: [2]int{pl.first, pl.end - 1}}
-		}
-		f.rec.Started = time.Now()
-		g.setStatus(f, invoker.StatusRunning)
+		f.setPlacements(ps)
+		// None of its events can be in the stream yet: they come after the assignment.
+		f.floor = g.applied + 1
+		f.rec.Started = time.Now().UTC()
+		g.setStatus(f, control.StatusRunning)
 		placed = append(placed, f)
 	}
 	return placed

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
 func TestPlace(t *testing.T) {
@@ -12,24 +12,30 @@ func TestPlace(t *testing.T) {
 		name    string
 		free    map[string]int // slots of idle invokers
 		size, g int
-		backend string
+		backend control.Backend
+		builtin bool   // of a built-in that only b advertises
 		want    string // invoker of each pack, or "none"
 	}{
-		{"one pack", map[string]int{"a": 10}, 8, 8, "nats", "[a]"},
-		{"best fit", map[string]int{"a": 10, "b": 4}, 4, 4, "nats", "[b]"},
-		{"spill over", map[string]int{"a": 10, "b": 4}, 12, 4, "nats", "[b a a]"},
-		{"last pack smaller", map[string]int{"a": 5, "b": 8}, 10, 4, "nats", "[a b b]"},
-		{"gang: all or none", map[string]int{"a": 4, "b": 4}, 9, 4, "nats", "none"},
-		{"memory on one invoker", map[string]int{"a": 8, "b": 16}, 8, 2, "memory", "[a a a a]"},
-		{"memory too large for any", map[string]int{"a": 8, "b": 8}, 12, 4, "memory", "none"},
+		{"one pack", map[string]int{"a": 10}, 8, 8, "nats", false, "[a]"},
+		{"best fit", map[string]int{"a": 10, "b": 4}, 4, 4, "nats", false, "[b]"},
+		{"spill over", map[string]int{"a": 10, "b": 4}, 12, 4, "nats", false, "[b a a]"},
+		{"last pack smaller", map[string]int{"a": 5, "b": 8}, 10, 4, "nats", false, "[a b b]"},
+		{"gang: all or none", map[string]int{"a": 4, "b": 4}, 9, 4, "nats", false, "none"},
+		{"memory on one invoker", map[string]int{"a": 8, "b": 16}, 8, 2, "memory", false, "[a a a a]"},
+		{"memory too large for any", map[string]int{"a": 8, "b": 8}, 12, 4, "memory", false, "none"},
+		{"a built-in where it is", map[string]int{"a": 4, "b": 16}, 8, 4, "nats", true, "[b b]"},
+		{"a built-in too large for where it is", map[string]int{"a": 16, "b": 4}, 8, 4, "nats", true, "none"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := &Gateway{invokers: map[string]*invokerState{}}
 			for id, n := range tt.free {
-				g.invokers[id] = &invokerState{hb: invoker.Heartbeat{ID: id, Slots: n}}
+				g.invokers[id] = &invokerState{hb: control.Heartbeat{ID: id, Slots: n}, joined: true}
 			}
-			f := &flare{spec: flareSpec{size: tt.size, granularity: tt.g, backend: tt.backend}}
+			if b := g.invokers["b"]; b != nil {
+				b.hb.Builtins = []string{"fn"}
+			}
+			f := &flare{spec: flareSpec{function: "fn", size: tt.size, granularity: tt.g, backend: tt.backend, builtin: tt.builtin}}
 			ps := g.place(f)
 			got := "none"
 			if ps != nil {
@@ -67,11 +73,13 @@ func TestCapacityError(t *testing.T) {
 	if err := g.capacityError(flareSpec{size: 1, granularity: 1}); err == nil {
 		t.Error("no invokers, no error")
 	}
-	g.invokers["a"] = &invokerState{hb: invoker.Heartbeat{Slots: 8}, used: 8}
-	g.invokers["b"] = &invokerState{hb: invoker.Heartbeat{Slots: 4}}
+	g.invokers["a"] = &invokerState{hb: control.Heartbeat{Slots: 8}, used: 8, joined: true}
+	g.invokers["b"] = &invokerState{hb: control.Heartbeat{Slots: 4}, joined: true}
+	// An invoker awaited after a restart counts for nothing.
+	g.invokers["c"] = &invokerState{hb: control.Heartbeat{Slots: 100}}
 	tests := []struct {
 		size, g int
-		backend string
+		backend control.Backend
 		ok      bool
 	}{
 		{12, 4, "nats", true}, // busy slots only make it wait
@@ -92,7 +100,7 @@ func TestCapacityError(t *testing.T) {
 func TestScheduleWhileClosing(t *testing.T) {
 	for _, closing := range []bool{false, true} {
 		t.Run(fmt.Sprintf("closing=%v", closing), func(t *testing.T) {
-			g := &Gateway{invokers: map[string]*invokerState{"a": {hb: invoker.Heartbeat{Slots: 4}}}, closing: closing}
+			g := &Gateway{invokers: map[string]*invokerState{"a": {hb: control.Heartbeat{Slots: 4}, joined: true}}, closing: closing, index: newIndex(10)}
 			g.metrics = newMetrics(g)
 			f := &flare{spec: flareSpec{size: 2, granularity: 2, backend: "nats"}, queued: true}
 			g.queue = []*flare{f}

@@ -5,28 +5,27 @@ import (
 	"slices"
 	"time"
 
-	"github.com/burstgo/burst/comm"
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
 // A Record is a flare as the API shows it: what was asked, where its packs run, how each
 // worker did and, on the blocking POST and GET /flares/{id}/results, the results.
 type Record struct {
-	ID          string         `json:"id"`
-	Function    string         `json:"function"`
-	Version     int            `json:"version,omitempty"` // of a registered function; 0 for a built-in
-	Size        int            `json:"size"`
-	Granularity int            `json:"granularity"`
-	Backend     string         `json:"backend"`
-	Timeout     Duration       `json:"timeout"`
-	Status      string         `json:"status"`
-	Created     time.Time      `json:"created"`
-	Started     time.Time      `json:"started,omitzero"`
-	Ended       time.Time      `json:"ended,omitzero"`
-	Error       string         `json:"error"`
-	Packs       []PackRecord   `json:"packs"`
-	Workers     []WorkerRecord `json:"workers,omitempty"`
-	Comm        comm.Counters  `json:"comm"`
+	ID          string           `json:"id"`
+	Function    string           `json:"function"`
+	Version     int              `json:"version,omitempty"` // of a registered function; 0 for a built-in
+	Size        int              `json:"size"`
+	Granularity int              `json:"granularity"`
+	Backend     control.Backend  `json:"backend"`
+	Timeout     control.Duration `json:"timeout"`
+	Status      control.Status   `json:"status"`
+	Created     time.Time        `json:"created"`
+	Started     time.Time        `json:"started,omitzero"`
+	Ended       time.Time        `json:"ended,omitzero"`
+	Error       string           `json:"error"`
+	Packs       []PackRecord     `json:"packs"`
+	Workers     []WorkerRecord   `json:"workers,omitempty"`
+	Comm        control.Counters `json:"comm"`
 	// Results holds one entry per rank, in rank order: the worker's JSON result, or
 	// null for a worker that did not succeed.
 	Results []json.RawMessage `json:"results,omitempty"`
@@ -42,21 +41,12 @@ type PackRecord struct {
 // A WorkerRecord is how one rank did. Status is a flare status, or aborted for a worker
 // that another rank's failure stopped.
 type WorkerRecord struct {
-	Rank   int       `json:"rank"`
-	Pack   int       `json:"pack"`
-	Status string    `json:"status"`
-	Start  time.Time `json:"start,omitzero"`
-	End    time.Time `json:"end,omitzero"`
-	Error  string    `json:"error"`
-}
-
-// final reports whether status is one a flare ends in.
-func final(status string) bool {
-	switch status {
-	case invoker.StatusSucceeded, invoker.StatusFailed, invoker.StatusTimedOut, invoker.StatusCancelled:
-		return true
-	}
-	return false
+	Rank   int            `json:"rank"`
+	Pack   int            `json:"pack"`
+	Status control.Status `json:"status"`
+	Start  time.Time      `json:"start,omitzero"`
+	End    time.Time      `json:"end,omitzero"`
+	Error  string         `json:"error"`
 }
 
 // header returns a copy of the record without its workers and results: what listings
@@ -89,33 +79,4 @@ type FunctionRecord struct {
 	GoVersion string    `json:"go_version,omitempty"`
 	Bytes     int64     `json:"bytes,omitempty"`
 	Created   time.Time `json:"created,omitzero"`
-}
-
-// A Duration is a time.Duration that JSON shows as a Go duration string ("1m30s") and
-// reads from such a string or from a number of seconds.
-type Duration time.Duration
-
-// MarshalJSON writes the duration as a string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON reads "1m30s" or 90.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		*d = Duration(v)
-		return nil
-	}
-	var secs float64
-	if err := json.Unmarshal(b, &secs); err != nil {
-		return errBadDuration
-	}
-	if secs > float64(1<<62)/float64(time.Second) || secs < -float64(1<<62)/float64(time.Second) {
-		return errBadDuration
-	}
-	*d = Duration(secs * float64(time.Second))
-	return nil
 }

@@ -8,9 +8,10 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
 // A FlareRequest is the body of POST /flares.
@@ -25,10 +26,10 @@ type FlareRequest struct {
 	Inputs []json.RawMessage `json:"inputs"`
 	// Timeout bounds the flare from its creation, queueing included; missing means
 	// the gateway's default.
-	Timeout *Duration `json:"timeout"`
+	Timeout *control.Duration `json:"timeout"`
 	// Backend is the transport between packs: nats (the default), jetstream or memory
 	// (every pack on one invoker).
-	Backend string `json:"backend"`
+	Backend control.Backend `json:"backend"`
 }
 
 // flareSpec is a checked FlareRequest.
@@ -39,7 +40,10 @@ type flareSpec struct {
 	input       json.RawMessage
 	inputs      []json.RawMessage
 	timeout     time.Duration
-	backend     string
+	backend     control.Backend
+	// builtin is set once the function is found: a built-in runs only on the invokers
+	// that advertise it.
+	builtin bool
 }
 
 func (s flareSpec) packs() int { return (s.size + s.granularity - 1) / s.granularity }
@@ -77,7 +81,8 @@ func bodyError(err error) error {
 	if errors.Is(err, io.EOF) {
 		return errorf(http.StatusBadRequest, CodeBadJSON, "bad JSON: empty body")
 	}
-	return errorf(http.StatusBadRequest, CodeBadJSON, "bad JSON: %v", err)
+	// encoding/json's errors start with "json: ", which says again what the code says.
+	return errorf(http.StatusBadRequest, CodeBadJSON, "bad JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -140,10 +145,10 @@ func (req *FlareRequest) check(l limits) (flareSpec, error) {
 	}
 	switch s.backend {
 	case "":
-		s.backend = invoker.BackendNATS
-	case invoker.BackendNATS, invoker.BackendJetStream, invoker.BackendMemory:
+		s.backend = control.BackendNATS
+	case control.BackendNATS, control.BackendJetStream, control.BackendMemory:
 	default:
-		return bad("unknown backend %q: want %s, %s or %s", s.backend, invoker.BackendNATS, invoker.BackendJetStream, invoker.BackendMemory)
+		return bad("unknown backend %q: want %s, %s or %s", s.backend, control.BackendNATS, control.BackendJetStream, control.BackendMemory)
 	}
 	return s, nil
 }

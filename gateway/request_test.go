@@ -54,31 +54,6 @@ func TestDecodeFlareRequestTimeoutBound(t *testing.T) {
 	}
 }
 
-func TestDuration(t *testing.T) {
-	tests := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{`"1m30s"`, 90 * time.Second, true},
-		{`90`, 90 * time.Second, true},
-		{`0.25`, 250 * time.Millisecond, true},
-		{`"soon"`, 0, false},
-		{`true`, 0, false},
-		{`1e300`, 0, false},
-	}
-	for _, tt := range tests {
-		var d Duration
-		err := json.Unmarshal([]byte(tt.in), &d)
-		if (err == nil) != tt.ok || tt.ok && time.Duration(d) != tt.want {
-			t.Errorf("%s: %v %v, want %v ok=%v", tt.in, time.Duration(d), err, tt.want, tt.ok)
-		}
-	}
-	if b, _ := json.Marshal(Duration(90 * time.Second)); string(b) != `"1m30s"` {
-		t.Errorf("marshal: %s", b)
-	}
-}
-
 // FuzzDecodeFlareRequest checks that no body makes the decoder panic, and that what it
 // accepts is a flare the gateway can run.
 func FuzzDecodeFlareRequest(f *testing.F) {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,15 +9,18 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
 // Buckets of the JetStream store. Each key-value bucket keeps one revision per key on the
-// file store, so a restart of the server on the same data directory loses nothing.
+// file store, so a restart of the server on the same data directory loses nothing. The
+// flares, results and logs buckets age their values out after the retention (JetStream's
+// own MaxAge); functions stay until they are deleted.
 const (
 	// BucketFunctions maps a function name to its FunctionRecord.
 	BucketFunctions = "burst-functions"
@@ -35,11 +39,13 @@ const partBudget = 2 << 20
 
 // store is the gateway's durable state in JetStream.
 type store struct {
+	js        jetstream.JetStream
 	functions jetstream.KeyValue
 	flares    jetstream.KeyValue
 	results   jetstream.KeyValue
 	logs      jetstream.KeyValue
 	plugins   jetstream.ObjectStore
+	events    jetstream.Stream
 
 	// maxValue is the largest value the server takes, and partBudget the estimate a
 	// value of the results bucket is cut at: a NATS server of its own, which --nats
@@ -47,7 +53,9 @@ type store struct {
 	maxValue, partBudget int
 }
 
-func openStore(ctx context.Context, nc *nats.Conn) (*store, error) {
+// openStore opens (or makes) the buckets and the events stream. retention is the age of
+// a flare's values; maxTimeout, the longest a flare runs, bounds how long events wait.
+func openStore(ctx context.Context, nc *nats.Conn, retention, maxTimeout time.Duration) (*store, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: jetstream: %w", err)
@@ -62,14 +70,15 @@ func openStore(ctx context.Context, nc *nats.Conn) (*store, error) {
 		kv   *jetstream.KeyValue
 		name string
 		desc string
+		ttl  time.Duration
 	}{
-		{&s.functions, BucketFunctions, "Burst functions by name"},
-		{&s.flares, BucketFlares, "Burst flare records by id"},
-		{&s.results, BucketResults, "Burst workers and results by flare id and first rank"},
-		{&s.logs, BucketLogs, "Burst worker logs by flare id"},
+		{&s.functions, BucketFunctions, "Burst functions by name", 0},
+		{&s.flares, BucketFlares, "Burst flare records by id", retention},
+		{&s.results, BucketResults, "Burst workers and results by flare id and first rank", retention},
+		{&s.logs, BucketLogs, "Burst worker logs by flare id", retention},
 	} {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: b.name, Description: b.desc, History: 1, Storage: jetstream.FileStorage,
+			Bucket: b.name, Description: b.desc, History: 1, Storage: jetstream.FileStorage, TTL: b.ttl,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: bucket %s: %w", b.name, err)
@@ -77,11 +86,25 @@ func openStore(ctx context.Context, nc *nats.Conn) (*store, error) {
 		*b.kv = kv
 	}
 	s.plugins, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: invoker.PluginBucket, Description: "Burst plugins by SHA-256 digest", Storage: jetstream.FileStorage,
+		Bucket: control.PluginBucket, Description: "Burst plugins by SHA-256 digest", Storage: jetstream.FileStorage,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("gateway: bucket %s: %w", invoker.PluginBucket, err)
+		return nil, fmt.Errorf("gateway: bucket %s: %w", control.PluginBucket, err)
 	}
+	// The gateway purges the events of the flares it has recorded (housekeeping); the
+	// age bound is the backstop for a gateway that never comes back.
+	s.events, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        control.EventStream,
+		Description: "Burst invokers' events, until the gateway has recorded their flare",
+		Subjects:    []string{control.EventSubjects},
+		Storage:     jetstream.FileStorage,
+		MaxAge:      maxTimeout + time.Hour,
+		Duplicates:  2 * time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: stream %s: %w", control.EventStream, err)
+	}
+	s.js = js
 	return s, nil
 }
 
@@ -197,7 +220,8 @@ func (s *store) putPlugin(ctx context.Context, digest string, r io.Reader) error
 }
 
 // storedFlare is a flare in the flares bucket: the record's header and the first rank of
-// each of its values in the results bucket.
+// each of its values in the results bucket. A small flare's workers and results are in
+// the same value, with no parts.
 type storedFlare struct {
 	Record
 	Parts []int `json:"result_parts,omitempty"`
@@ -211,18 +235,37 @@ type resultPart struct {
 
 func partKey(id string, first int) string { return id + "." + strconv.Itoa(first) }
 
-// putFlare writes a flare's header; with full, also its workers and results, first, so
-// that the header never names parts that are not there.
+// inlineBudget bounds the estimated bytes of the workers and results kept in a flare's
+// own value: one write for most flares, and a light read of every header at start.
+const inlineBudget = 16 << 10
+
+// workerBytes estimates the bytes of worker i of r and its result.
+func workerBytes(r *Record, i int) int {
+	n := 160 + len(r.Workers[i].Error)
+	if i < len(r.Results) {
+		n += len(r.Results[i])
+	}
+	return n
+}
+
+// putFlare writes a flare's header; with full, also its workers and results: in the
+// same value if they are small, else first in parts of their own, so that the header
+// never names parts that are not there.
 func (s *store) putFlare(ctx context.Context, r *Record, full bool) error {
 	sf := storedFlare{Record: r.header()}
 	if full && len(r.Workers) > 0 {
+		total := 0
+		for i := range r.Workers {
+			total += workerBytes(r, i)
+		}
+		if total <= inlineBudget {
+			sf.Workers, sf.Results = r.Workers, r.Results
+			return putJSON(ctx, s.flares, r.ID, sf)
+		}
 		for first := 0; first < len(r.Workers); {
 			end, size := first, 0
 			for end < len(r.Workers) && (end == first || size < s.partBudget) {
-				if end < len(r.Results) {
-					size += len(r.Results[end])
-				}
-				size += 160 + len(r.Workers[end].Error)
+				size += workerBytes(r, end)
 				end++
 			}
 			part := resultPart{Workers: r.Workers[first:end]}
@@ -256,33 +299,45 @@ func (s *store) flare(ctx context.Context, id string, withResults bool) (Record,
 			r.Results = append(r.Results, p.Results...)
 		}
 	}
+	if !withResults {
+		r.Results = nil
+	}
 	return r, nil
 }
 
-// flareHeaders reads every flare's header, oldest first.
-func (s *store) flareHeaders(ctx context.Context) ([]storedFlare, error) {
-	keys, err := allKeys(ctx, s.flares)
+// allFlares reads every stored flare, sorted by id (oldest first), without the parts
+// of their workers and results.
+func (s *store) allFlares(ctx context.Context) ([]storedFlare, error) {
+	w, err := s.flares.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gateway: read %s: %w", s.flares.Bucket(), err)
 	}
-	slices.Sort(keys) // version 7 UUIDs sort by creation time
-	out := make([]storedFlare, 0, len(keys))
-	for _, k := range keys {
-		var sf storedFlare
-		if _, err := getJSON(ctx, s.flares, k, &sf); err != nil {
-			if errors.Is(err, errNotStored) {
-				continue
+	defer w.Stop()
+	var out []storedFlare
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("gateway: read %s: the watcher stopped", s.flares.Bucket())
 			}
-			return nil, err
+			if e == nil { // every value present at the start has come
+				slices.SortFunc(out, func(a, b storedFlare) int { return cmp.Compare(a.ID, b.ID) })
+				return out, nil
+			}
+			var sf storedFlare
+			if err := json.Unmarshal(e.Value(), &sf); err != nil {
+				return nil, fmt.Errorf("gateway: %s in %s: %w", e.Key(), s.flares.Bucket(), err)
+			}
+			out = append(out, sf)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("gateway: read %s: %w", s.flares.Bucket(), ctx.Err())
 		}
-		out = append(out, sf)
 	}
-	return out, nil
 }
 
 // flareLogs are a flare's log lines as the logs bucket keeps them.
 type flareLogs struct {
-	Lines   []invoker.LogLine `json:"lines"`
+	Lines   []control.LogLine `json:"lines"`
 	Dropped int               `json:"dropped"`
 }
 
@@ -309,7 +364,7 @@ func (s *store) flareLogs(ctx context.Context, id string) (flareLogs, error) {
 	var l flareLogs
 	_, err := getJSON(ctx, s.logs, id, &l)
 	if errors.Is(err, errNotStored) {
-		return flareLogs{Lines: []invoker.LogLine{}}, nil
+		return flareLogs{Lines: []control.LogLine{}}, nil
 	}
 	return l, err
 }

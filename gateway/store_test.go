@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/burstgo/burst/invoker"
+	"github.com/burstgo/burst/control"
 )
 
 func TestStoreFlareParts(t *testing.T) {
@@ -69,7 +69,7 @@ func TestStoreMissingFlare(t *testing.T) {
 func TestStoreLogsFit(t *testing.T) {
 	ctx := context.Background()
 	// 500 lines of 4 KiB that JSON escapes to 24 KiB each: more than one value holds.
-	line := invoker.LogLine{Rank: 3, Level: "INFO", Message: strings.Repeat("<", 4<<10)}
+	line := control.LogLine{Rank: 3, Level: "INFO", Message: strings.Repeat("<", 4<<10)}
 	tests := []struct {
 		name       string
 		maxPayload int32
@@ -84,7 +84,7 @@ func TestStoreLogsFit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newCluster(t, clusterOptions{maxPayload: tt.maxPayload})
 			id := "01900000-0000-7000-8000-0000000000c0"
-			if err := c.gw.store.putLogs(ctx, id, flareLogs{Lines: slices.Repeat([]invoker.LogLine{line}, tt.lines), Dropped: 1}); err != nil {
+			if err := c.gw.store.putLogs(ctx, id, flareLogs{Lines: slices.Repeat([]control.LogLine{line}, tt.lines), Dropped: 1}); err != nil {
 				t.Fatal(err)
 			}
 			got, err := c.gw.store.flareLogs(ctx, id)

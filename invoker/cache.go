@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/burstgo/burst/control"
 	"github.com/burstgo/burst/functions"
 )
 
@@ -22,8 +23,9 @@ var ErrUnknownFunction = errors.New("invoker: unknown function")
 // functionCache finds a flare's function: a built-in by name, or a plugin by digest,
 // fetched once from the object store into dir and loaded once per process.
 type functionCache struct {
-	nc  *nats.Conn
-	dir string
+	nc       *nats.Conn
+	dir      string
+	builtins map[string]functions.Func
 
 	mu      sync.Mutex
 	obs     jetstream.ObjectStore
@@ -36,14 +38,14 @@ type cacheEntry struct {
 	err  error
 }
 
-func newFunctionCache(nc *nats.Conn, dir string) *functionCache {
-	return &functionCache{nc: nc, dir: dir, entries: make(map[string]*cacheEntry)}
+func newFunctionCache(nc *nats.Conn, dir string, builtins map[string]functions.Func) *functionCache {
+	return &functionCache{nc: nc, dir: dir, builtins: builtins, entries: make(map[string]*cacheEntry)}
 }
 
 // function returns the function to run. Concurrent calls for one digest share one fetch.
 func (c *functionCache) function(ctx context.Context, name, digest string) (functions.Func, error) {
 	if digest == "" {
-		fn, ok := functions.Builtin(name)
+		fn, ok := c.builtins[name]
 		if !ok {
 			return nil, fmt.Errorf("%w: %q is not a built-in of this invoker", ErrUnknownFunction, name)
 		}
@@ -157,9 +159,9 @@ func (c *functionCache) store(ctx context.Context) (jetstream.ObjectStore, error
 	if err != nil {
 		return nil, fmt.Errorf("invoker: jetstream: %w", err)
 	}
-	obs, err := js.ObjectStore(ctx, PluginBucket)
+	obs, err := js.ObjectStore(ctx, control.PluginBucket)
 	if err != nil {
-		return nil, fmt.Errorf("invoker: plugin bucket %s: %w", PluginBucket, err)
+		return nil, fmt.Errorf("invoker: plugin bucket %s: %w", control.PluginBucket, err)
 	}
 	c.obs = obs
 	return obs, nil

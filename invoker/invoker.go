@@ -8,15 +8,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/burstgo/burst/comm"
+	"github.com/burstgo/burst/control"
+	"github.com/burstgo/burst/functions"
 )
 
 // Defaults for Options.
@@ -45,6 +52,9 @@ type Options struct {
 	// Conn is the NATS connection to the cluster. In one process with the server,
 	// connect in process (cluster.ConnectInProcess) to skip the socket.
 	Conn *nats.Conn
+	// Functions are the built-in functions, by name: the invoker advertises their
+	// names in its heartbeats, and the gateway sends it flares of them.
+	Functions map[string]functions.Func
 	// Slots is how many workers the invoker offers to run at once. Zero means
 	// DefaultSlots.
 	Slots int
@@ -68,14 +78,19 @@ type Options struct {
 
 // An Invoker runs the packs that the gateway assigns to it, one goroutine per rank.
 type Invoker struct {
-	opts    Options
-	nc      *nats.Conn
-	log     *slog.Logger
-	host    string
-	started time.Time
-	cache   *functionCache
-	memory  comm.Transport
-	nats    comm.Transport
+	opts     Options
+	nc       *nats.Conn
+	log      *slog.Logger
+	host     string
+	started  time.Time
+	builtins []string // names of opts.Functions, sorted
+	cache    *functionCache
+	memory   comm.Transport
+	nats     comm.Transport
+	events   *outbox
+	service  micro.Service
+	// beatFailing is set while heartbeats fail to go out.
+	beatFailing atomic.Bool
 
 	// base is cancelled by Shutdown; every pack's context derives from it.
 	base       context.Context
@@ -83,25 +98,18 @@ type Invoker struct {
 
 	mu        sync.Mutex
 	jetstream comm.Transport
-	packs     map[packKey]*runningPack
+	packs     map[control.PackRef]*runningPack
 	cancelled map[string]time.Time // flares cancelled lately, to refuse a late assignment
 	used      int
 	closing   bool
-	beating   bool // the heartbeat loop runs
 	subs      []*nats.Subscription
-	running   sync.WaitGroup // pack runners
-	beats     chan struct{}  // closed to stop the heartbeat loop
-	beatsDone chan struct{}
-}
-
-type packKey struct {
-	flare string
-	pack  int
+	running   sync.WaitGroup // assignments and pack runners
+	loops     sync.WaitGroup // heartbeats and event delivery
+	stop      chan struct{}  // closed by Shutdown: ends the loops
 }
 
 // runningPack is what the invoker keeps of a pack it runs.
 type runningPack struct {
-	a      Assignment
 	cancel context.CancelCauseFunc
 	ranks  int
 	pack   *comm.Pack // once set up
@@ -129,11 +137,16 @@ func New(opts Options) (*Invoker, error) {
 	}
 	host, _ := os.Hostname()
 	if opts.ID == "" {
-		opts.ID = defaultID(host)
+		opts.ID = DefaultID(host)
 	}
 	if err := comm.ValidFlareID(opts.ID); err != nil {
 		// The same rule as a flare id: the name is a subject token.
 		return nil, fmt.Errorf("invoker: id %q: only letters, digits, '-' and '_'", opts.ID)
+	}
+	for name, fn := range opts.Functions {
+		if name == "" || fn == nil {
+			return nil, fmt.Errorf("invoker: built-in %q has no name or no function", name)
+		}
 	}
 	if opts.CacheDir == "" {
 		opts.CacheDir = filepath.Join(os.TempDir(), "burst-plugins")
@@ -141,24 +154,31 @@ func New(opts Options) (*Invoker, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	log := opts.Logger.With("invoker", opts.ID)
 	inv := &Invoker{
 		opts:      opts,
 		nc:        opts.Conn,
-		log:       opts.Logger.With("invoker", opts.ID),
+		log:       log,
 		host:      host,
-		cache:     newFunctionCache(opts.Conn, opts.CacheDir),
+		builtins:  slices.Sorted(maps.Keys(opts.Functions)),
+		cache:     newFunctionCache(opts.Conn, opts.CacheDir, opts.Functions),
 		memory:    comm.NewMemoryTransport(),
 		nats:      comm.NewNATSTransport(opts.Conn),
-		packs:     make(map[packKey]*runningPack),
+		packs:     make(map[control.PackRef]*runningPack),
 		cancelled: make(map[string]time.Time),
-		beats:     make(chan struct{}),
-		beatsDone: make(chan struct{}),
+		stop:      make(chan struct{}),
 	}
+	events, err := newOutbox(opts.Conn, log)
+	if err != nil {
+		return nil, err
+	}
+	inv.events = events
 	inv.base, inv.cancelBase = context.WithCancelCause(context.Background())
 	return inv, nil
 }
 
-func defaultID(host string) string {
+// DefaultID is an invoker id made of the host name's letters and a random suffix.
+func DefaultID(host string) string {
 	var b strings.Builder
 	for _, r := range host {
 		ok := r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
@@ -180,19 +200,41 @@ func (inv *Invoker) ID() string { return inv.opts.ID }
 // Slots is how many workers the invoker offers to run at once.
 func (inv *Invoker) Slots() int { return inv.opts.Slots }
 
-// Start subscribes to assignments and cancels and starts heartbeating.
+// Start serves assignments, listens for cancels, delivers events and heartbeats.
 func (inv *Invoker) Start(ctx context.Context) error {
 	inv.started = time.Now()
-	handlers := []struct {
+	svc, err := micro.AddService(inv.nc, micro.Config{
+		Name:        control.ServiceName,
+		Version:     strconv.Itoa(control.Version) + ".0.0",
+		Description: "Burst invoker: runs the packs of flares",
+		Metadata:    map[string]string{"invoker": inv.opts.ID, "host": inv.host, "proto": strconv.Itoa(control.Version)},
+	})
+	if err != nil {
+		return fmt.Errorf("invoker: service: %w", err)
+	}
+	inv.service = svc
+	endpoints := []struct {
+		name    string
+		subject string
+		handler micro.HandlerFunc
+	}{
+		{"assign", control.AssignSubject(inv.opts.ID), inv.assign},
+		{"packs", control.PacksSubject(inv.opts.ID), inv.listPacks},
+	}
+	for _, e := range endpoints {
+		err := svc.AddEndpoint(e.name, e.handler, micro.WithEndpointSubject(e.subject), micro.WithEndpointPendingLimits(-1, -1))
+		if err != nil {
+			svc.Stop()
+			return fmt.Errorf("invoker: endpoint %s: %w", e.name, err)
+		}
+	}
+	for _, h := range []struct {
 		subject string
 		fn      nats.MsgHandler
 	}{
-		// Each assignment gets a goroutine: fetching a plugin must not hold up the next.
-		{AssignSubject(inv.opts.ID), func(m *nats.Msg) { go inv.assign(m) }},
-		{SubjectCancel, inv.cancel},
-		{SubjectDiscover, func(*nats.Msg) { inv.beat(SubjectHeartbeat) }},
-	}
-	for _, h := range handlers {
+		{control.SubjectCancel, inv.cancel},
+		{control.SubjectDiscover, func(*nats.Msg) { inv.beat(control.SubjectHeartbeat) }},
+	} {
 		sub, err := inv.nc.Subscribe(h.subject, h.fn)
 		if err != nil {
 			inv.unsubscribe()
@@ -207,24 +249,25 @@ func (inv *Invoker) Start(ctx context.Context) error {
 		inv.unsubscribe()
 		return fmt.Errorf("invoker: flush: %w", err)
 	}
-	inv.beat(SubjectHeartbeat)
-	inv.mu.Lock()
-	inv.beating = true
-	inv.mu.Unlock()
-	go inv.heartbeats()
-	inv.log.Info("invoker started", "slots", inv.opts.Slots, "cache", inv.opts.CacheDir)
+	inv.beat(control.SubjectHeartbeat)
+	inv.loops.Go(inv.heartbeats)
+	inv.loops.Go(func() { inv.events.run(inv.stop) })
+	inv.log.Info("invoker started", "slots", inv.opts.Slots, "builtins", len(inv.builtins), "cache", inv.opts.CacheDir)
 	return nil
 }
 
 func (inv *Invoker) unsubscribe() {
+	if inv.service != nil {
+		inv.service.Stop()
+	}
 	for _, s := range inv.subs {
 		s.Unsubscribe()
 	}
 	inv.subs = nil
 }
 
-// Shutdown refuses new assignments, cancels the packs still running and waits for them
-// to report, until ctx ends.
+// Shutdown refuses new assignments, cancels the packs still running, waits for them to
+// end and for their events to be delivered, until ctx ends.
 func (inv *Invoker) Shutdown(ctx context.Context) error {
 	inv.mu.Lock()
 	if inv.closing {
@@ -232,64 +275,78 @@ func (inv *Invoker) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	inv.closing = true
-	beating := inv.beating
 	inv.mu.Unlock()
 	inv.unsubscribe()
-	close(inv.beats)
-	if beating {
-		<-inv.beatsDone
-	}
 	inv.cancelBase(fmt.Errorf("%w: %w", ErrCancelled, ErrShutdown))
 	done := make(chan struct{})
 	go func() {
 		inv.running.Wait()
+		inv.events.drain(ctx)
 		close(done)
 	}()
 	var err error
 	select {
 	case <-done:
 	case <-ctx.Done():
-		err = fmt.Errorf("invoker: packs still running at shutdown: %w", ctx.Err())
+		err = fmt.Errorf("invoker: packs still running or events undelivered at shutdown: %w", ctx.Err())
 	}
-	inv.beat(SubjectBye)
+	close(inv.stop)
+	inv.loops.Wait()
+	<-done
+	inv.beat(control.SubjectBye)
 	inv.nc.Flush()
 	inv.log.Info("invoker stopped")
 	return err
 }
 
 func (inv *Invoker) heartbeats() {
-	defer close(inv.beatsDone)
 	t := time.NewTicker(inv.opts.Heartbeat)
 	defer t.Stop()
 	for {
 		select {
-		case <-inv.beats:
+		case <-inv.stop:
 			return
 		case <-t.C:
-			inv.beat(SubjectHeartbeat)
+			inv.beat(control.SubjectHeartbeat)
 			inv.pruneCancelled()
 		}
 	}
 }
 
 // Heartbeat returns what the invoker would tell the gateway now.
-func (inv *Invoker) Heartbeat() Heartbeat {
+func (inv *Invoker) Heartbeat() control.Heartbeat {
 	inv.mu.Lock()
 	used, packs := inv.used, len(inv.packs)
 	inv.mu.Unlock()
-	return Heartbeat{
-		ID: inv.opts.ID, Host: inv.host, Slots: inv.opts.Slots, Used: used, Packs: packs,
-		Backends: []string{BackendNATS, BackendJetStream, BackendMemory},
-		Started:  inv.started, Time: time.Now(), Interval: inv.opts.Heartbeat,
+	return control.Heartbeat{
+		Proto: control.Version, ID: inv.opts.ID, Host: inv.host, Slots: inv.opts.Slots, Used: used, Packs: packs,
+		Backends: control.Backends, Builtins: inv.builtins,
+		Started: inv.started, Time: time.Now(), Interval: control.Duration(inv.opts.Heartbeat),
 	}
 }
 
 func (inv *Invoker) beat(subject string) {
 	b, _ := json.Marshal(inv.Heartbeat())
-	if err := inv.nc.Publish(subject, b); err != nil {
-		inv.log.Warn("heartbeat lost", "err", err)
+	err := inv.nc.Publish(subject, b)
+	// Say so once when beats start to fail, and once when they work again.
+	if failing := err != nil; inv.beatFailing.Swap(failing) != failing {
+		if failing {
+			inv.log.Warn("heartbeats fail", "err", err)
+		} else {
+			inv.log.Info("heartbeats work again")
+		}
 	}
 }
+
+// reasonError is the gateway's reason for a cancel, in its own words ("timed out after
+// 1s", "cancelled by request"), which is ErrTimedOut or ErrCancelled to errors.Is.
+type reasonError struct {
+	kind   error
+	reason string
+}
+
+func (e reasonError) Error() string { return e.reason }
+func (e reasonError) Unwrap() error { return e.kind }
 
 // deadlineSlack puts a pack's own deadline a moment after the flare's: the gateway's
 // cancel then normally ends every pack of a timed-out flare at once, and the pack's own
@@ -312,31 +369,31 @@ func (inv *Invoker) pruneCancelled() {
 }
 
 func (inv *Invoker) cancel(m *nats.Msg) {
-	var c Cancel
+	var c control.Cancel
 	if err := json.Unmarshal(m.Data, &c); err != nil {
 		inv.log.Warn("bad cancel", "err", err)
 		return
 	}
 	cause := ErrCancelled
-	if c.Status == StatusTimedOut {
+	if c.Status == control.StatusTimedOut {
 		cause = ErrTimedOut
 	}
 	if c.Reason != "" {
-		cause = fmt.Errorf("%w: %s", cause, c.Reason)
+		cause = reasonError{kind: cause, reason: c.Reason}
 	}
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	inv.cancelled[c.Flare] = time.Now()
 	for k, rp := range inv.packs {
-		if k.flare != c.Flare {
+		if k.Flare != c.Flare {
 			continue
 		}
 		switch {
-		case c.Status == StatusFailed && rp.pack != nil:
+		case c.Status == control.StatusFailed && rp.pack != nil:
 			// The gateway relays another pack's failure, which this pack may have
 			// missed: abort it as comm would, so its workers end as aborted.
 			rp.pack.Abort(errors.New(c.Reason))
-		case c.Status == StatusFailed:
+		case c.Status == control.StatusFailed:
 			rp.cancel(fmt.Errorf("%w: %s", comm.ErrAborted, c.Reason))
 		default:
 			rp.cancel(cause)
@@ -346,13 +403,13 @@ func (inv *Invoker) cancel(m *nats.Msg) {
 
 // transport returns the transport of a backend; the memory one reaches only the packs of
 // this invoker.
-func (inv *Invoker) transport(backend string) (comm.Transport, error) {
+func (inv *Invoker) transport(backend control.Backend) (comm.Transport, error) {
 	switch backend {
-	case BackendNATS, "":
+	case control.BackendNATS, "":
 		return inv.nats, nil
-	case BackendMemory:
+	case control.BackendMemory:
 		return inv.memory, nil
-	case BackendJetStream:
+	case control.BackendJetStream:
 		inv.mu.Lock()
 		defer inv.mu.Unlock()
 		if inv.jetstream == nil {
@@ -367,54 +424,57 @@ func (inv *Invoker) transport(backend string) (comm.Transport, error) {
 	return nil, fmt.Errorf("invoker: unknown backend %q", backend)
 }
 
-// assign answers one Assignment: it sets the pack up, replies, and runs it.
-func (inv *Invoker) assign(m *nats.Msg) {
-	var a Assignment
-	reply := func(err error) {
-		r := AssignReply{OK: err == nil}
-		if err != nil {
-			r.Error = err.Error()
-			inv.log.Warn("assignment refused", "flare", a.Flare, "pack", a.Pack, "err", err)
-		}
-		b, _ := json.Marshal(r)
-		if err := m.Respond(b); err != nil {
+// assign answers one Assignment: it checks it and admits the pack at once, then sets it
+// up, replies and runs it in a goroutine of its own, since fetching a plugin must not
+// hold up the next assignment.
+func (inv *Invoker) assign(req micro.Request) {
+	var a control.Assignment
+	refuse := func(code string, err error) {
+		inv.log.Warn("assignment refused", "flare", a.Flare, "pack", a.Pack, "err", err)
+		b, _ := json.Marshal(control.AssignReply{Error: err.Error()})
+		if err := req.Error(code, err.Error(), b); err != nil {
 			inv.log.Warn("assignment reply lost", "flare", a.Flare, "pack", a.Pack, "err", err)
 		}
 	}
-	if err := json.Unmarshal(m.Data, &a); err != nil {
-		reply(fmt.Errorf("invoker: bad assignment: %w", err))
+	if err := json.Unmarshal(req.Data(), &a); err != nil {
+		refuse("400", fmt.Errorf("invoker: bad assignment: %w", err))
 		return
 	}
 	first, end := a.Ranks()
 	switch {
+	case a.Proto != control.Version:
+		refuse("400", fmt.Errorf("invoker: assignment of protocol level %d; this invoker speaks level %d", a.Proto, control.Version))
+		return
 	case a.Size <= 0 || a.Granularity <= 0 || a.Pack < 0 || first >= end:
-		reply(fmt.Errorf("invoker: pack %d of a flare of %d workers by %d is empty", a.Pack, a.Size, a.Granularity))
+		refuse("400", fmt.Errorf("invoker: pack %d of a flare of %d workers by %d is empty", a.Pack, a.Size, a.Granularity))
 		return
 	case a.Inputs != nil && len(a.Inputs) != end-first:
-		reply(fmt.Errorf("invoker: %d inputs for the %d ranks of pack %d", len(a.Inputs), end-first, a.Pack))
+		refuse("400", fmt.Errorf("invoker: %d inputs for the %d ranks of pack %d", len(a.Inputs), end-first, a.Pack))
 		return
 	case a.Timeout <= 0:
-		reply(fmt.Errorf("invoker: pack %d of flare %s came with no time left", a.Pack, a.Flare))
+		refuse("400", fmt.Errorf("invoker: pack %d of flare %s came with no time left", a.Pack, a.Flare))
 		return
 	}
 	rp, ctx, err := inv.admit(a, end-first)
 	if err != nil {
-		reply(err)
+		refuse("409", err)
 		return
 	}
-	p, err := inv.setup(ctx, a)
-	if err != nil {
-		inv.release(a, rp)
-		inv.running.Done()
-		reply(err)
-		return
-	}
-	inv.mu.Lock()
-	rp.pack = p.pack
-	inv.mu.Unlock()
-	reply(nil)
 	go func() {
 		defer inv.running.Done()
+		p, err := inv.setup(ctx, a)
+		if err != nil {
+			inv.release(a, rp)
+			refuse("500", err)
+			return
+		}
+		inv.mu.Lock()
+		rp.pack = p.pack
+		inv.mu.Unlock()
+		b, _ := json.Marshal(control.AssignReply{OK: true})
+		if err := req.Respond(b); err != nil {
+			inv.log.Warn("assignment reply lost", "flare", a.Flare, "pack", a.Pack, "err", err)
+		}
 		defer inv.release(a, rp)
 		p.run(ctx)
 	}()
@@ -422,7 +482,7 @@ func (inv *Invoker) assign(m *nats.Msg) {
 
 // admit registers the pack, so that a cancel reaches it even while it is set up, and
 // gives it its context: cancelled by a Cancel or Shutdown, and ended by the timeout.
-func (inv *Invoker) admit(a Assignment, ranks int) (*runningPack, context.Context, error) {
+func (inv *Invoker) admit(a control.Assignment, ranks int) (*runningPack, context.Context, error) {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	if inv.closing {
@@ -431,13 +491,13 @@ func (inv *Invoker) admit(a Assignment, ranks int) (*runningPack, context.Contex
 	if _, ok := inv.cancelled[a.Flare]; ok {
 		return nil, nil, fmt.Errorf("invoker: flare %s was cancelled", a.Flare)
 	}
-	k := packKey{a.Flare, a.Pack}
+	k := control.PackRef{Flare: a.Flare, Pack: a.Pack}
 	if _, ok := inv.packs[k]; ok {
 		return nil, nil, fmt.Errorf("invoker: pack %d of flare %s is already running here", a.Pack, a.Flare)
 	}
 	ctx, cancel := context.WithCancelCause(inv.base)
-	ctx, stop := context.WithTimeoutCause(ctx, a.Timeout+deadlineSlack, ErrTimedOut)
-	rp := &runningPack{a: a, ranks: ranks, cancel: func(err error) {
+	ctx, stop := context.WithTimeoutCause(ctx, time.Duration(a.Timeout)+deadlineSlack, ErrTimedOut)
+	rp := &runningPack{ranks: ranks, cancel: func(err error) {
 		cancel(err)
 		stop()
 	}}
@@ -448,13 +508,37 @@ func (inv *Invoker) admit(a Assignment, ranks int) (*runningPack, context.Contex
 }
 
 // release forgets a pack: once it ran, or when it could not be set up.
-func (inv *Invoker) release(a Assignment, rp *runningPack) {
+func (inv *Invoker) release(a control.Assignment, rp *runningPack) {
 	rp.cancel(context.Canceled)
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	k := packKey{a.Flare, a.Pack}
+	k := control.PackRef{Flare: a.Flare, Pack: a.Pack}
 	if inv.packs[k] == rp {
 		delete(inv.packs, k)
 		inv.used -= rp.ranks
+	}
+}
+
+// listPacks answers which packs the invoker runs or still owes events of: a gateway that
+// restarted asks, to tell the packs that ended while it was away from those lost with
+// an invoker's restart.
+func (inv *Invoker) listPacks(req micro.Request) {
+	inv.mu.Lock()
+	set := make(map[control.PackRef]bool, len(inv.packs))
+	for k := range inv.packs {
+		set[k] = true
+	}
+	inv.mu.Unlock()
+	// After the running packs: a pack leaves them only once its last event is queued.
+	for _, k := range inv.events.owed() {
+		set[k] = true
+	}
+	out := control.PacksReply{Proto: control.Version, Packs: make([]control.PackRef, 0, len(set))}
+	for k := range set {
+		out.Packs = append(out.Packs, k)
+	}
+	b, _ := json.Marshal(out)
+	if err := req.Respond(b); err != nil {
+		inv.log.Warn("packs reply lost", "err", err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/burstgo/burst/control"
 )
 
 // Bounds of what a worker may log, so that a chatty function cannot flood the gateway.
@@ -22,7 +24,7 @@ type logSink struct {
 	forward slog.Handler // the invoker's own log, for lines that name no rank
 
 	mu      sync.Mutex
-	lines   []LogLine
+	lines   []control.LogLine
 	counts  []int // lines kept per rank of the pack
 	kept    int   // lines kept in all
 	dropped int
@@ -37,7 +39,7 @@ func newLogSink(first, ranks, perRank int, level slog.Level, forward slog.Handle
 }
 
 // take returns the lines logged since the last call and how many were dropped.
-func (s *logSink) take() ([]LogLine, int) {
+func (s *logSink) take() ([]control.LogLine, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	lines, dropped := s.lines, s.dropped
@@ -45,7 +47,7 @@ func (s *logSink) take() ([]LogLine, int) {
 	return lines, dropped
 }
 
-func (s *logSink) add(l LogLine) {
+func (s *logSink) add(l control.LogLine) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.kept >= maxPackLines {
@@ -66,7 +68,7 @@ func (s *logSink) add(l LogLine) {
 // handler returns the slog.Handler to give comm as the flare's logger.
 func (s *logSink) handler() slog.Handler { return &logHandler{sink: s, rank: -1} }
 
-// logHandler turns records into LogLines. comm adds flare, pack and rank attributes to
+// logHandler turns records into control.LogLines. comm adds flare, pack and rank attributes to
 // each worker's logger; rank tells whose line it is, and the three are not repeated in
 // the line's attributes.
 type logHandler struct {
@@ -89,7 +91,7 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 		}
 		return nil
 	}
-	l := LogLine{Rank: h.rank, Time: r.Time, Level: r.Level.String(), Message: clip(r.Message, maxLogMessage)}
+	l := control.LogLine{Rank: h.rank, Time: r.Time, Level: r.Level.String(), Message: clip(r.Message, maxLogMessage)}
 	if len(h.attrs) > 0 || r.NumAttrs() > 0 {
 		l.Attrs = make(map[string]string, len(h.attrs)+r.NumAttrs())
 		for _, a := range h.attrs {

@@ -10,9 +10,12 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/burstgo/burst/cluster"
+	"github.com/burstgo/burst/control"
+	"github.com/burstgo/burst/functions/examples"
 )
 
 func TestMain(m *testing.M) {
@@ -36,11 +39,12 @@ func TestMain(m *testing.M) {
 var pluginDir string
 
 // env is a real embedded NATS server with JetStream and one invoker, driven by hand as
-// the gateway would: assignments by request, events on burst.evt.<flare>.
+// the gateway would: assignments by request, events from the events stream.
 type env struct {
 	t   *testing.T
 	srv *server.Server
 	nc  *nats.Conn // the "gateway"'s connection
+	js  jetstream.JetStream
 	inv *Invoker
 }
 
@@ -56,8 +60,12 @@ func newEnv(t *testing.T, opts Options) *env {
 		srv.WaitForShutdown()
 	})
 	e.nc = e.connect()
+	e.js = createEventStream(t, e.nc)
 	if opts.ID == "" {
 		opts.ID = "inv"
+	}
+	if opts.Functions == nil {
+		opts.Functions = examples.Builtins()
 	}
 	opts.Conn = e.connect()
 	if opts.CacheDir == "" {
@@ -93,12 +101,35 @@ func (e *env) connect() *nats.Conn {
 	return nc
 }
 
-// events subscribes to a flare's events; call before assigning.
-func (e *env) events(flare string) chan Event {
-	ch := make(chan Event, 1024)
-	sub, err := e.nc.Subscribe(EventSubject(flare), func(m *nats.Msg) {
-		var ev Event
-		if err := json.Unmarshal(m.Data, &ev); err != nil {
+// createEventStream makes the stream that the gateway would make, as the gateway does.
+func createEventStream(t *testing.T, nc *nats.Conn) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = js.CreateOrUpdateStream(context.Background(), jetstream.StreamConfig{
+		Name: control.EventStream, Subjects: []string{control.EventSubjects}, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// events reads a flare's events from the stream, from the first.
+func (e *env) events(flare string) chan control.Event {
+	e.t.Helper()
+	ch := make(chan control.Event, 1024)
+	c, err := e.js.OrderedConsumer(context.Background(), control.EventStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{control.EventSubject(flare)},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cc, err := c.Consume(func(m jetstream.Msg) {
+		var ev control.Event
+		if err := json.Unmarshal(m.Data(), &ev); err != nil {
 			e.t.Errorf("bad event: %v", err)
 			return
 		}
@@ -107,20 +138,23 @@ func (e *env) events(flare string) chan Event {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.nc.Flush()
-	e.t.Cleanup(func() { sub.Unsubscribe() })
+	e.t.Cleanup(cc.Stop)
 	return ch
 }
 
-// assign sends an assignment and returns the reply.
-func (e *env) assign(a Assignment) AssignReply {
+// assign sends an assignment, at this build's protocol level unless it gives one, and
+// returns the reply.
+func (e *env) assign(a control.Assignment) control.AssignReply {
 	e.t.Helper()
+	if a.Proto == 0 {
+		a.Proto = control.Version
+	}
 	b, _ := json.Marshal(a)
-	m, err := e.nc.Request(AssignSubject(e.inv.ID()), b, 10*time.Second)
+	m, err := e.nc.Request(control.AssignSubject(e.inv.ID()), b, 10*time.Second)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var r AssignReply
+	var r control.AssignReply
 	if err := json.Unmarshal(m.Data, &r); err != nil {
 		e.t.Fatal(err)
 	}
@@ -129,17 +163,18 @@ func (e *env) assign(a Assignment) AssignReply {
 
 // packEnd collects a pack's events until its ended event.
 type packEnd struct {
-	started *Event
-	workers []WorkerEvent
-	logs    []LogLine
-	ended   Event
+	started *control.Event
+	workers []control.WorkerEvent
+	logs    []control.LogLine
+	ended   control.Event
+	reports int // workers events seen
 }
 
-// collect reads events until packs packs have ended.
-func collect(t *testing.T, ch chan Event, packs int) map[int]*packEnd {
+// collect reads events until packs packs have ended, with all their workers.
+func collect(t *testing.T, ch chan control.Event, packs int) map[int]*packEnd {
 	t.Helper()
 	out := map[int]*packEnd{}
-	timeout := time.After(20 * time.Second)
+	timeout := time.After(time.Minute)
 	for ended := 0; ended < packs; {
 		select {
 		case ev := <-ch:
@@ -148,15 +183,20 @@ func collect(t *testing.T, ch chan Event, packs int) map[int]*packEnd {
 				p = &packEnd{}
 				out[ev.Pack] = p
 			}
-			switch ev.Type {
-			case EventStarted:
+			switch ev.Kind {
+			case control.EventStarted:
 				p.started = &ev
-			case EventWorkers:
+			case control.EventWorkers:
 				p.workers = append(p.workers, ev.Workers...)
-			case EventLogs:
+				p.reports++
+			case control.EventLogs:
 				p.logs = append(p.logs, ev.Lines...)
-			case EventEnded:
+			case control.EventEnded:
 				p.ended = ev
+				p.workers = append(p.workers, ev.Workers...)
+				if p.reports != ev.Reports {
+					t.Fatalf("pack %d ended after %d workers events, says %d", ev.Pack, p.reports, ev.Reports)
+				}
 				ended++
 			}
 		case <-timeout:

@@ -10,9 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/burstgo/burst/comm"
+	"github.com/burstgo/burst/control"
 	"github.com/burstgo/burst/functions"
 )
 
@@ -23,18 +22,19 @@ const logFlush = 250 * time.Millisecond
 // flare's transport and its workers' logs.
 type packRun struct {
 	inv        *Invoker
-	a          Assignment
+	a          control.Assignment
 	first, end int
 	pack       *comm.Pack
 	fn         functions.Func
 	logs       *logSink
 	log        *slog.Logger
-	maxResult  int
+	maxResult  int // bytes of one worker's JSON result
+	maxEvent   int // estimated bytes of one event's workers or log lines
 }
 
 // setup finds the function and attaches the pack to its transport. Once it returns, the
 // pack's peers can reach it.
-func (inv *Invoker) setup(ctx context.Context, a Assignment) (*packRun, error) {
+func (inv *Invoker) setup(ctx context.Context, a control.Assignment) (*packRun, error) {
 	fn, err := inv.cache.function(ctx, a.Function, a.Digest)
 	if err != nil {
 		return nil, err
@@ -56,11 +56,13 @@ func (inv *Invoker) setup(ctx context.Context, a Assignment) (*packRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A result must fit, with room to spare, in one event under the NATS payload limit.
-	maxResult := min(inv.opts.MaxResult, int(inv.nc.MaxPayload())/2)
+	// A result must fit, with room to spare, in one event under the NATS payload limit,
+	// and an event holds at most a quarter of it besides its largest result.
+	payload := int(inv.nc.MaxPayload())
 	return &packRun{
 		inv: inv, a: a, first: first, end: end, pack: pack, fn: fn, logs: logs,
-		log: inv.log.With("flare", a.Flare, "pack", a.Pack), maxResult: maxResult,
+		log:       inv.log.With("flare", a.Flare, "pack", a.Pack),
+		maxResult: min(inv.opts.MaxResult, payload/2), maxEvent: payload / 4,
 	}, nil
 }
 
@@ -114,33 +116,31 @@ func (p *packRun) input(i int) json.RawMessage {
 	return in
 }
 
+// startedDelay is how long a pack whose workers all run waits before it says so: a pack
+// that ends within it sends its ended event alone, which carries the start times too.
+// It holds back no figure: the start times are the workers' own.
+const startedDelay = 2 * time.Millisecond
+
 // progress tells the gateway once every worker runs, and sends log lines as they come.
 func (p *packRun) progress(allStarted, done <-chan struct{}, starts []time.Time) {
 	t := time.NewTicker(logFlush)
 	defer t.Stop()
-	sent := false
-	sendStarted := func() {
-		ws := make([]WorkerEvent, len(starts))
-		for i, s := range starts {
-			ws[i] = WorkerEvent{Rank: p.first + i, Status: StatusRunning, Start: s}
-		}
-		p.report(Event{Type: EventStarted, Workers: ws})
-		sent = true
-	}
+	var soon <-chan time.Time
 	for {
 		select {
 		case <-allStarted:
-			if !sent {
-				sendStarted()
-			}
 			allStarted = nil
+			soon = time.After(startedDelay)
+		case <-soon:
+			soon = nil
+			ws := make([]control.WorkerEvent, len(starts))
+			for i, s := range starts {
+				ws[i] = control.WorkerEvent{Rank: p.first + i, Status: control.StatusRunning, Start: s}
+			}
+			p.report(control.Event{Kind: control.EventStarted, Workers: ws})
 		case <-t.C:
 			p.flushLogs()
 		case <-done:
-			if !sent {
-				// Every worker started before Run returned, so starts is complete.
-				sendStarted()
-			}
 			return
 		}
 	}
@@ -154,16 +154,21 @@ func (p *packRun) flushLogs() {
 	p.sendLogs(lines, dropped)
 }
 
-// sendLogs publishes lines in as few events as the NATS payload limit allows: a batch
-// over it is sent in halves, and a line over it on its own is dropped and counted.
-func (p *packRun) sendLogs(lines []LogLine, dropped int) {
-	err := p.publish(Event{Type: EventLogs, Lines: lines, Dropped: dropped})
+// sendLogs queues lines in as few events as the NATS payload limit allows: a batch over
+// it is sent in halves, and a line over it on its own is dropped and counted.
+func (p *packRun) sendLogs(lines []control.LogLine, dropped int) {
+	size := 0
+	for _, l := range lines {
+		size += len(l.Message) + 96
+		for k, v := range l.Attrs {
+			size += len(k) + len(v) + 8
+		}
+	}
 	switch {
-	case err == nil:
-	case !errors.Is(err, nats.ErrMaxPayload):
-		p.log.Error("log lines not sent", "lines", len(lines), "err", err)
+	case size <= p.maxEvent:
+		p.report(control.Event{Kind: control.EventLogs, Lines: lines, Dropped: dropped})
 	case len(lines) <= 1:
-		p.report(Event{Type: EventLogs, Dropped: dropped + len(lines)})
+		p.report(control.Event{Kind: control.EventLogs, Dropped: dropped + len(lines)})
 	default:
 		half := len(lines) / 2
 		p.sendLogs(lines[:half], 0)
@@ -171,18 +176,15 @@ func (p *packRun) sendLogs(lines []LogLine, dropped int) {
 	}
 }
 
-// eventBudget bounds the results and errors packed in one workers event.
-const eventBudget = 1 << 20
-
-// finish reports every worker's end, then the pack's.
+// finish reports every worker's end and the pack's, in one ended event when they fit.
 func (p *packRun) finish(ctx context.Context, errs []error, starts, ends []time.Time, results []json.RawMessage) {
-	ws := make([]WorkerEvent, len(errs))
+	ws := make([]control.WorkerEvent, len(errs))
 	var failed, other error // the first own failure, and the first other end, in rank order
-	otherStatus := ""
+	var otherStatus control.Status
 	for i, err := range errs {
 		rank := p.first + i
 		status := classify(ctx, p.pack, err)
-		ws[i] = WorkerEvent{Rank: rank, Status: status, Start: starts[i], End: ends[i], Result: results[i]}
+		ws[i] = control.WorkerEvent{Rank: rank, Status: status, Start: starts[i], End: ends[i], Result: results[i]}
 		if err == nil {
 			continue
 		}
@@ -201,86 +203,81 @@ func (p *packRun) finish(ctx context.Context, errs []error, starts, ends []time.
 		var pe *comm.PanicError
 		if errors.As(err, &pe) {
 			p.log.Error("worker panicked", "rank", rank, "panic", fmt.Sprint(pe.Value), "stack", pe.Stack)
-			p.logs.add(LogLine{Rank: rank, Time: ends[i], Level: slog.LevelError.String(), Message: "panic",
+			p.logs.add(control.LogLine{Rank: rank, Time: ends[i], Level: slog.LevelError.String(), Message: "panic",
 				Attrs: map[string]string{"value": clip(fmt.Sprint(pe.Value), maxLogValue), "stack": clip(pe.Stack, maxLogMessage)}})
 		}
 		switch {
-		case status == StatusFailed && failed == nil:
+		case status == control.StatusFailed && failed == nil:
 			failed = fmt.Errorf("rank %d: %w", rank, err)
-		case status != StatusFailed && other == nil:
+		case status != control.StatusFailed && other == nil:
 			other, otherStatus = fmt.Errorf("rank %d: %w", rank, err), status
 		}
 	}
-	packStatus, cause := StatusSucceeded, error(nil)
+	packStatus, cause := control.StatusSucceeded, error(nil)
 	switch {
 	case failed != nil:
-		packStatus, cause = StatusFailed, failed
-	case otherStatus == StatusAborted:
-		packStatus, cause = StatusFailed, other
+		packStatus, cause = control.StatusFailed, failed
+	case otherStatus == control.StatusAborted:
+		packStatus, cause = control.StatusFailed, other
 	case other != nil:
 		packStatus, cause = otherStatus, other
 	}
 	p.flushLogs()
-	for len(ws) > 0 {
+	// Workers that do not fit in the ended event go before it in workers events, each
+	// within the budget.
+	reports := 0
+	for {
 		k, size := 0, 0
-		for k < len(ws) && (k == 0 || size+len(ws[k].Result)+len(ws[k].Error)+200 <= eventBudget) {
-			size += len(ws[k].Result) + len(ws[k].Error) + 200
+		for k < len(ws) && (k == 0 || size+workerSize(ws[k]) <= p.maxEvent) {
+			size += workerSize(ws[k])
 			k++
 		}
-		p.report(Event{Type: EventWorkers, Workers: ws[:k]})
+		if k == len(ws) {
+			break
+		}
+		p.report(control.Event{Kind: control.EventWorkers, Workers: ws[:k]})
+		reports++
 		ws = ws[k:]
 	}
-	counters := p.pack.Counters()
-	end := Event{Type: EventEnded, Comm: &counters, Status: packStatus}
+	counters := control.Counters(p.pack.Counters())
+	end := control.Event{Kind: control.EventEnded, Workers: ws, Comm: &counters, Status: packStatus, Reports: reports}
 	if cause != nil {
 		end.Error = clip(cause.Error(), maxLogMessage)
 	}
 	p.report(end)
-	if err := p.inv.nc.Flush(); err != nil {
-		p.log.Warn("events may be lost", "err", err)
-	}
 	p.log.Debug("pack ended", "status", packStatus, "workers", len(errs))
 }
 
+// workerSize estimates a worker's part of an event, in bytes.
+func workerSize(w control.WorkerEvent) int { return len(w.Result) + len(w.Error) + 200 }
+
 // classify says how a worker ended, from its error and why its context ended.
-func classify(ctx context.Context, pack *comm.Pack, err error) string {
+func classify(ctx context.Context, pack *comm.Pack, err error) control.Status {
 	switch {
 	case err == nil:
-		return StatusSucceeded
+		return control.StatusSucceeded
 	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, ErrCancelled) || errors.Is(err, ErrTimedOut) || errors.Is(err, comm.ErrAborted)):
 		switch cause := context.Cause(ctx); {
 		case errors.Is(cause, ErrTimedOut):
-			return StatusTimedOut
+			return control.StatusTimedOut
 		case errors.Is(cause, comm.ErrAborted):
-			return StatusAborted
+			return control.StatusAborted
 		}
-		return StatusCancelled
+		return control.StatusCancelled
 	case errors.Is(err, comm.ErrAborted) || errors.Is(err, comm.ErrClosed):
-		return StatusAborted
+		return control.StatusAborted
 	case errors.Is(err, context.Canceled) && pack.Err() != nil:
 		// The worker returned ctx.Err() after another rank's failure cancelled it.
-		return StatusAborted
+		return control.StatusAborted
 	}
-	return StatusFailed
+	return control.StatusFailed
 }
 
-// publish sends ev to the gateway.
-func (p *packRun) publish(ev Event) error {
+// report queues ev for the gateway and logs a failure.
+func (p *packRun) report(ev control.Event) {
 	ev.Flare, ev.Pack, ev.Invoker, ev.Time = p.a.Flare, p.a.Pack, p.inv.opts.ID, time.Now()
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	if err := p.inv.nc.Publish(EventSubject(p.a.Flare), b); err != nil {
-		return fmt.Errorf("%d bytes: %w", len(b), err)
-	}
-	return nil
-}
-
-// report publishes ev and logs a failure.
-func (p *packRun) report(ev Event) {
-	if err := p.publish(ev); err != nil {
-		p.log.Error("event not sent", "type", ev.Type, "err", err)
+	if err := p.inv.events.add(ev); err != nil {
+		p.log.Error("event not sent", "type", ev.Kind, "err", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/burstgo/burst/comm"
+	"github.com/burstgo/burst/control"
 )
 
 func TestClassify(t *testing.T) {
@@ -26,16 +27,16 @@ func TestClassify(t *testing.T) {
 		name string
 		ctx  context.Context
 		err  error
-		want string
+		want control.Status
 	}{
-		{"success", live, nil, StatusSucceeded},
-		{"own error", live, errors.New("boom"), StatusFailed},
-		{"panic", live, &comm.PanicError{Value: "x"}, StatusFailed},
-		{"abort echo", live, fmt.Errorf("%w: rank 2: boom", comm.ErrAborted), StatusAborted},
-		{"cancelled", cancelled, context.Canceled, StatusCancelled},
-		{"timed out", timedOut, context.Canceled, StatusTimedOut},
-		{"relayed abort", aborted, context.Canceled, StatusAborted},
-		{"own error while cancelled", cancelled, errors.New("boom"), StatusFailed},
+		{"success", live, nil, control.StatusSucceeded},
+		{"own error", live, errors.New("boom"), control.StatusFailed},
+		{"panic", live, &comm.PanicError{Value: "x"}, control.StatusFailed},
+		{"abort echo", live, fmt.Errorf("%w: rank 2: boom", comm.ErrAborted), control.StatusAborted},
+		{"cancelled", cancelled, context.Canceled, control.StatusCancelled},
+		{"timed out", timedOut, context.Canceled, control.StatusTimedOut},
+		{"relayed abort", aborted, context.Canceled, control.StatusAborted},
+		{"own error while cancelled", cancelled, errors.New("boom"), control.StatusFailed},
 	}
 	for _, tt := range tests {
 		if got := classify(tt.ctx, nil, tt.err); got != tt.want {
@@ -48,16 +49,16 @@ func TestBackendsAndResults(t *testing.T) {
 	e := newEnv(t, Options{MaxResult: 64})
 	tests := []struct {
 		name    string
-		a       Assignment
-		status  string
+		a       control.Assignment
+		status  control.Status
 		says    string
 		packs   int
 		results bool
 	}{
-		{"memory, two packs", Assignment{Function: "hello", Size: 4, Granularity: 2, Backend: BackendMemory}, StatusSucceeded, "", 2, true},
-		{"jetstream", Assignment{Function: "hello", Size: 2, Granularity: 1, Backend: BackendJetStream}, StatusSucceeded, "", 2, true},
-		{"result over the bound", Assignment{Function: "hello", Size: 1, Granularity: 1, Input: json.RawMessage(`"` + strings.Repeat("x", 100) + `"`)},
-			StatusFailed, "over the 64-byte bound", 1, false},
+		{"memory, two packs", control.Assignment{Function: "hello", Size: 4, Granularity: 2, Backend: control.BackendMemory}, control.StatusSucceeded, "", 2, true},
+		{"jetstream", control.Assignment{Function: "hello", Size: 2, Granularity: 1, Backend: control.BackendJetStream}, control.StatusSucceeded, "", 2, true},
+		{"result over the bound", control.Assignment{Function: "hello", Size: 1, Granularity: 1, Input: json.RawMessage(`"` + strings.Repeat("x", 100) + `"`)},
+			control.StatusFailed, "over the 64-byte bound", 1, false},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,7 +66,7 @@ func TestBackendsAndResults(t *testing.T) {
 			ch := e.events(flare)
 			for p := range tt.packs {
 				a := tt.a
-				a.Flare, a.Pack, a.Timeout = flare, p, time.Minute
+				a.Flare, a.Pack, a.Timeout = flare, p, control.Duration(time.Minute)
 				if r := e.assign(a); !r.OK {
 					t.Fatal(r.Error)
 				}
@@ -110,10 +111,10 @@ func TestFlushLogsUnderPayloadLimit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			flare := "logs" + strconv.Itoa(i)
 			ch := e.events(flare)
-			p := &packRun{inv: e.inv, a: Assignment{Flare: flare}, log: slog.New(slog.DiscardHandler),
-				logs: newLogSink(0, 10, tt.lines, slog.LevelInfo, nil)}
+			p := &packRun{inv: e.inv, a: control.Assignment{Flare: flare}, log: slog.New(slog.DiscardHandler),
+				logs: newLogSink(0, 10, tt.lines, slog.LevelInfo, nil), maxEvent: int(e.nc.MaxPayload()) / 4}
 			for r := range tt.lines {
-				p.logs.add(LogLine{Rank: r % 10, Level: "INFO", Message: strings.Repeat("m", maxLogMessage), Attrs: attrs(tt.attrs)})
+				p.logs.add(control.LogLine{Rank: r % 10, Level: "INFO", Message: strings.Repeat("m", maxLogMessage), Attrs: attrs(tt.attrs)})
 			}
 			p.flushLogs()
 			kept, dropped := 0, 0

@@ -11,6 +11,8 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/spf13/pflag"
+
+	"github.com/burstgo/burst/gateway"
 )
 
 // config is every setting of the binary. The environment (prefix BURST_) gives the
@@ -33,6 +35,8 @@ type config struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	// FlareTimeout is a flare's timeout when its request gives none.
 	FlareTimeout time.Duration `env:"FLARE_TIMEOUT" envDefault:"5m"`
+	// Retention is how long a flare's record, results and logs are kept.
+	Retention time.Duration `env:"RETENTION" envDefault:"168h"`
 }
 
 // loadConfig reads the environment; environ is os.Environ's form.
@@ -73,15 +77,24 @@ func (c *config) httpFlag(fs *pflag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "HTTP listen address (BURST_HTTP_ADDR)")
 }
 
-func (c *config) dataFlag(fs *pflag.FlagSet) {
-	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory: JetStream store, plugin cache (BURST_DATA_DIR)")
+// dataFlag binds --data; what says what the command keeps there.
+func (c *config) dataFlag(fs *pflag.FlagSet, what string) {
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory: "+what+" (BURST_DATA_DIR)")
 }
 
 func (c *config) natsFlags(fs *pflag.FlagSet, embedded bool) {
-	fs.StringVar(&c.NATSURL, "nats", c.NATSURL, "URL of the NATS cluster to join, instead of embedding a server (BURST_NATS_URL)")
 	if !embedded {
+		fs.StringVar(&c.NATSURL, "nats", c.NATSURL, "URL of the NATS cluster to join; --join is the same (BURST_NATS_URL)")
+		// --join is another name of --nats, not a flag of its own.
+		fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+			if name == "join" {
+				name = "nats"
+			}
+			return pflag.NormalizedName(name)
+		})
 		return
 	}
+	fs.StringVar(&c.NATSURL, "nats", c.NATSURL, "URL of the NATS cluster to join, instead of embedding a server (BURST_NATS_URL)")
 	fs.IntVar(&c.NATSPort, "nats-port", c.NATSPort, "client port of the embedded NATS server; -1 picks a free one (BURST_NATS_PORT)")
 	fs.StringVar(&c.NATSHost, "nats-host", c.NATSHost, "client host of the embedded NATS server (BURST_NATS_HOST)")
 	fs.IntVar(&c.ClusterPort, "nats-cluster-port", c.ClusterPort, "route port of the embedded NATS server, to cluster it; 0 for none (BURST_NATS_CLUSTER_PORT)")
@@ -96,6 +109,7 @@ func (c *config) invokerFlags(fs *pflag.FlagSet) {
 
 func (c *config) gatewayFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.FlareTimeout, "flare-timeout", c.FlareTimeout, "timeout of a flare whose request gives none (BURST_FLARE_TIMEOUT)")
+	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long flare records, results and logs are kept (BURST_RETENTION)")
 }
 
 func (c *config) commonFlags(fs *pflag.FlagSet) {
@@ -117,6 +131,8 @@ func (c *config) check() error {
 		return fmt.Errorf("shutdown timeout %s: want more than 0", c.ShutdownTimeout)
 	case c.FlareTimeout <= 0:
 		return fmt.Errorf("flare timeout %s: want more than 0", c.FlareTimeout)
+	case c.Retention < gateway.DefaultMaxTimeout:
+		return fmt.Errorf("retention %s: want at least %s, the longest a flare may run", c.Retention, gateway.DefaultMaxTimeout)
 	case len(c.Routes) > 0 && c.ClusterPort == 0 && c.NATSURL == "":
 		// The embedded server routes only from a cluster port of its own.
 		return errors.New("nats routes need a cluster port: give --nats-cluster-port (BURST_NATS_CLUSTER_PORT)")

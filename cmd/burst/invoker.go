@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -13,17 +12,18 @@ func newInvokerCmd(cfg *config) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "invoker",
 		Short: "Run an invoker that joins a cluster and runs packs",
-		Long: `Invoker joins the NATS cluster given by --nats (or --join), heartbeats to the gateway,
-and runs the packs assigned to it, fetching plugins by digest into the data directory.`,
+		Long: `Invoker joins the NATS cluster given by --nats (--join is the same), heartbeats to the
+gateway, and runs the packs assigned to it, with the example apps as its built-in
+functions. It embeds no NATS server: the data directory keeps the plugins it fetched
+by digest and its id, so that a restarted invoker keeps its name.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runInvoker(cmd.Context(), *cfg, os.Stderr)
+			return runInvoker(cmd.Context(), *cfg, cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
-	cfg.dataFlag(fs)
+	cfg.dataFlag(fs, "fetched plugins and the invoker's id")
 	cfg.natsFlags(fs, false)
-	fs.StringVar(&cfg.NATSURL, "join", cfg.NATSURL, "the same as --nats")
 	cfg.invokerFlags(fs)
 	cfg.commonFlags(fs)
 	return cmd

@@ -29,15 +29,27 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 
 // run runs the command line args and returns the exit status.
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
-	cfg, err := loadConfig(environ)
-	if err != nil {
-		fmt.Fprintln(stderr, "burst:", err)
-		return 2
+	cfg, envErr := loadConfig(environ)
+	if envErr != nil {
+		// Help still works, with the defaults and a word on the bad variable; every
+		// command that runs fails on it.
+		cfg, _ = loadConfig(nil)
 	}
 	root := newRootCmd(&cfg)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	if envErr != nil {
+		help := root.HelpFunc()
+		root.SetHelpFunc(func(cmd *cobra.Command, args []string) {
+			fmt.Fprintln(cmd.ErrOrStderr(), "burst: warning:", envErr)
+			help(cmd, args)
+		})
+		root.PersistentPreRunE = func(*cobra.Command, []string) error {
+			fmt.Fprintln(stderr, "burst:", envErr)
+			return exitCode(2)
+		}
+	}
 	if err := root.ExecuteContext(ctx); err != nil {
 		var code exitCode
 		if errors.As(err, &code) {

@@ -5,17 +5,24 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 )
 
 // TestMain doubles as `burst fn check PATH`: the gateway checks an uploaded plugin by
-// running its own executable, which in these tests is this test binary.
+// running its own executable, which in these tests is this test binary. With
+// asBinary=1 in its environment it is the burst binary, whole (processes.go).
 func TestMain(m *testing.M) {
+	if os.Getenv(asBinary) == "1" {
+		main()
+	}
 	if len(os.Args) > 1 && os.Args[1] == "fn" {
 		os.Exit(run(context.Background(), os.Args[1:], nil, os.Stdout, os.Stderr))
 	}
@@ -64,6 +71,11 @@ func TestRun(t *testing.T) {
 		{"check refuses", []string{"fn", "check", random}, nil, 1, `"code":"not_plugin"`, ""},
 		{"check needs a path", []string{"fn", "check"}, nil, 1, "", "accepts 1 arg"},
 		{"bad environment", []string{"serve"}, []string{"BURST_NATS_PORT=x"}, 2, "", "BURST_NATS_PORT"},
+		// Help works whatever the environment, and names the bad variable.
+		{"help with a bad environment", []string{"--help"}, []string{"BURST_NATS_PORT=x"}, 0, "serve", "BURST_NATS_PORT"},
+		{"command help with a bad environment", []string{"serve", "--help"}, []string{"BURST_SLOTS=x", "BURST_INVOKER_SLOTS=y"}, 0, "--slots", "BURST_INVOKER_SLOTS"},
+		// --join is another name of --nats: it reaches the same setting.
+		{"join", []string{"invoker", "--join", "nats://127.0.0.1:1", "--slots", "0"}, nil, 1, "", "slots 0"},
 		{"invoker needs a cluster", []string{"invoker"}, nil, 1, "", "--nats"},
 		{"bad flag", []string{"serve", "--slots", "0"}, nil, 1, "", "slots 0"},
 	}
@@ -75,6 +87,24 @@ func TestRun(t *testing.T) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, out.String(), errOut.String(), tt.code, tt.stdout, tt.stderr)
 			}
 		})
+	}
+}
+
+// TestInvokerHelp checks what `burst invoker --help` says of its flags: it embeds no
+// server, and --join is not a flag of its own.
+func TestInvokerHelp(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"invoker", "--help"}, nil, &out, io.Discard); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	help := out.String()
+	for _, bad := range []string{"JetStream", "instead of embedding", "--join string"} {
+		if strings.Contains(help, bad) {
+			t.Errorf("invoker help says %q:\n%s", bad, help)
+		}
+	}
+	if !strings.Contains(help, "--join is the same") {
+		t.Errorf("invoker help does not name --join:\n%s", help)
 	}
 }
 
@@ -103,5 +133,32 @@ func TestFnBuildAndCheck(t *testing.T) {
 	}
 	if err := json.Unmarshal(out.Bytes(), &report); err != nil || !report.OK || len(report.Info.Digest) != 64 || report.Info.GoVersion == "" {
 		t.Errorf("fn check printed %q (%v)", out.String(), err)
+	}
+}
+
+// TestLogsAndErrorsOnStderr runs commands that fail early: their log lines and errors
+// reach the command's error writer, and a NATS port that is taken is named at once.
+func TestLogsAndErrorsOnStderr(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	tests := []struct {
+		args []string
+		says []string
+	}{
+		{[]string{"serve", "--nats-port", taken, "--http", "127.0.0.1:0", "--data", t.TempDir()}, []string{"address already in use"}},
+		{[]string{"invoker", "--nats", "nats://127.0.0.1:" + taken, "--data", t.TempDir()}, []string{"joining NATS", "connect to NATS"}},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), tt.args, nil, &out, &errOut)
+		for _, want := range tt.says {
+			if code == 0 || !strings.Contains(errOut.String(), want) {
+				t.Errorf("%v: exit %d, stderr %q; want a failure saying %q", tt.args, code, errOut.String(), want)
+			}
+		}
 	}
 }

@@ -2,17 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/burstgo/burst/cluster"
+	"github.com/burstgo/burst/functions/examples"
 	"github.com/burstgo/burst/gateway"
 	"github.com/burstgo/burst/invoker"
 )
@@ -109,7 +113,9 @@ func (n *node) close() {
 	}
 }
 
-func (n *node) startGateway(ctx context.Context) (*gateway.Gateway, error) {
+// startGateway starts the gateway; leaveRunning leaves the flares on invokers running
+// when it stops, for the next gateway to take up.
+func (n *node) startGateway(ctx context.Context, leaveRunning bool) (*gateway.Gateway, error) {
 	nc, err := n.connect("burst-gateway")
 	if err != nil {
 		return nil, err
@@ -124,6 +130,8 @@ func (n *node) startGateway(ctx context.Context) (*gateway.Gateway, error) {
 		TempDir:        tmp,
 		Logger:         n.log.With("component", "gateway"),
 		DefaultTimeout: n.cfg.FlareTimeout,
+		Retention:      n.cfg.Retention,
+		LeaveRunning:   leaveRunning,
 	})
 	if err != nil {
 		return nil, err
@@ -139,12 +147,17 @@ func (n *node) startInvoker(ctx context.Context) (*invoker.Invoker, error) {
 	if err != nil {
 		return nil, err
 	}
+	id, err := invokerID(n.cfg)
+	if err != nil {
+		return nil, err
+	}
 	inv, err := invoker.New(invoker.Options{
-		ID:       n.cfg.InvokerID,
-		Conn:     nc,
-		Slots:    n.cfg.Slots,
-		CacheDir: filepath.Join(n.cfg.DataDir, "plugins"),
-		Logger:   n.log.With("component", "invoker"),
+		ID:        id,
+		Conn:      nc,
+		Functions: examples.Builtins(),
+		Slots:     n.cfg.Slots,
+		CacheDir:  filepath.Join(n.cfg.DataDir, "plugins"),
+		Logger:    n.log.With("component", "invoker"),
 	})
 	if err != nil {
 		return nil, err
@@ -153,4 +166,30 @@ func (n *node) startInvoker(ctx context.Context) (*invoker.Invoker, error) {
 		return nil, err
 	}
 	return inv, nil
+}
+
+// invokerID is the id the configuration gives, or the one kept in the data directory,
+// made the first time: a restarted invoker keeps its name, so that a gateway that took
+// up its flares asks it, rather than waiting for an invoker that never comes back.
+func invokerID(cfg config) (string, error) {
+	if cfg.InvokerID != "" {
+		return cfg.InvokerID, nil
+	}
+	path := filepath.Join(cfg.DataDir, "invoker-id")
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("invoker id: %w", err)
+	}
+	host, _ := os.Hostname()
+	id := invoker.DefaultID(host)
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return "", fmt.Errorf("data directory: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("invoker id: %w", err)
+	}
+	return id, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -20,12 +19,12 @@ the data directory, the HTTP gateway, and one invoker with the built-in function
 A restart on the same data directory keeps functions and flare records.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServe(cmd.Context(), *cfg, os.Stderr, nil)
+			return runServe(cmd.Context(), *cfg, cmd.ErrOrStderr(), nil)
 		},
 	}
 	fs := cmd.Flags()
 	cfg.httpFlag(fs)
-	cfg.dataFlag(fs)
+	cfg.dataFlag(fs, "the embedded NATS server's JetStream store, plugins, the invoker's id")
 	cfg.natsFlags(fs, true)
 	cfg.invokerFlags(fs)
 	cfg.gatewayFlags(fs)
@@ -41,7 +40,8 @@ func runServe(ctx context.Context, cfg config, logOut io.Writer, ready func(*gat
 		if err != nil {
 			return nil, err
 		}
-		gw, err := n.startGateway(ctx)
+		// The invoker stops with the gateway: flares in flight are cancelled, not left.
+		gw, err := n.startGateway(ctx, false)
 		if err != nil {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 			defer cancel()

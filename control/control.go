@@ -1,0 +1,224 @@
+package control
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Version is the level of the protocol that this build speaks.
+const Version = 1
+
+// Subjects and JetStream names of the control plane. Flare ids are UUIDs and invoker ids
+// are single subject tokens, so the wildcards never catch comm's data subjects
+// (burst.<flare>.<pack>).
+const (
+	SubjectHeartbeat = "burst.ctl.heartbeat"
+	SubjectDiscover  = "burst.ctl.discover"
+	SubjectBye       = "burst.ctl.bye"
+	SubjectCancel    = "burst.ctl.cancel"
+	// EventSubjects is the wildcard of every flare's events: the subjects of EventStream.
+	EventSubjects = "burst.evt.>"
+	// EventStream is the JetStream stream that keeps the events until the gateway has
+	// recorded their flare. The gateway creates it.
+	EventStream = "burst-events"
+	// ServiceName is the NATS micro service every invoker runs for its request subjects.
+	ServiceName = "burst-invoker"
+	// PluginBucket is the object store bucket of plugins, named by the hex SHA-256 digest
+	// of their bytes.
+	PluginBucket = "burst-plugins"
+)
+
+// AssignSubject is where invoker id takes its Assignments.
+func AssignSubject(id string) string { return "burst.ctl.assign." + id }
+
+// PacksSubject is where invoker id answers which packs it still runs.
+func PacksSubject(id string) string { return "burst.ctl.packs." + id }
+
+// EventSubject is where the invokers running flare publish its Events.
+func EventSubject(flare string) string { return "burst.evt." + flare }
+
+// A Status is how a flare or one of its workers stands.
+type Status string
+
+// Statuses. A flare is queued, running or in one of the four final statuses; a worker
+// may also end aborted.
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+	StatusTimedOut  Status = "timed_out"
+	StatusCancelled Status = "cancelled"
+	// StatusAborted is a worker that another rank's failure stopped: its error is the
+	// echo of that failure, not a cause of its own.
+	StatusAborted Status = "aborted"
+)
+
+// Final reports whether a flare in status s has ended.
+func (s Status) Final() bool {
+	switch s {
+	case StatusSucceeded, StatusFailed, StatusTimedOut, StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// A Backend is the transport between the packs of a flare.
+type Backend string
+
+// Backends.
+const (
+	BackendNATS      Backend = "nats"
+	BackendJetStream Backend = "jetstream"
+	// BackendMemory runs every pack of the flare on one invoker.
+	BackendMemory Backend = "memory"
+)
+
+// Backends lists the backends, the default first.
+var Backends = []Backend{BackendNATS, BackendJetStream, BackendMemory}
+
+// A Heartbeat tells the gateway that an invoker is alive and what it offers.
+type Heartbeat struct {
+	// Proto is the sender's Version.
+	Proto int    `json:"proto"`
+	ID    string `json:"id"`
+	Host  string `json:"host"`
+	// Slots is how many workers the invoker runs at once; Used and Packs what it runs
+	// now, for show: the gateway counts its own placements.
+	Slots    int       `json:"slots"`
+	Used     int       `json:"used"`
+	Packs    int       `json:"packs"`
+	Backends []Backend `json:"backends"`
+	// Builtins are the names of the functions linked into the invoker's binary, sorted.
+	Builtins []string `json:"builtins"`
+	// Started is when the invoker's process started: a new value under the same ID is a
+	// new process, which runs none of the old one's packs.
+	Started time.Time `json:"started"`
+	Time    time.Time `json:"time"`
+	// Interval is how often the invoker beats, so that the gateway can tell a lost one.
+	Interval Duration `json:"interval"`
+}
+
+// An Assignment asks an invoker to run one pack of a flare.
+type Assignment struct {
+	Proto       int     `json:"proto"`
+	Flare       string  `json:"flare"`
+	Function    string  `json:"function"`
+	Digest      string  `json:"digest,omitempty"` // empty for a built-in
+	Size        int     `json:"size"`
+	Granularity int     `json:"granularity"`
+	Pack        int     `json:"pack"`
+	Backend     Backend `json:"backend"`
+	// Timeout is what is left of the flare's timeout when the pack is assigned.
+	Timeout Duration `json:"timeout"`
+	// Input is every worker's input, unless Inputs gives one per rank of the pack.
+	Input  json.RawMessage   `json:"input,omitempty"`
+	Inputs []json.RawMessage `json:"inputs,omitempty"`
+}
+
+// Ranks returns the pack's ranks, [first, end).
+func (a Assignment) Ranks() (first, end int) {
+	first = a.Pack * a.Granularity
+	return first, min(first+a.Granularity, a.Size)
+}
+
+// An AssignReply answers an Assignment: the pack listens and its workers start, or it
+// could not be set up and Error says why.
+type AssignReply struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// A PackRef names one pack of a flare.
+type PackRef struct {
+	Flare string `json:"flare"`
+	Pack  int    `json:"pack"`
+}
+
+// A PacksReply lists the packs an invoker runs, or has run and still owes events of.
+type PacksReply struct {
+	Proto int       `json:"proto"`
+	Packs []PackRef `json:"packs"`
+}
+
+// A Cancel stops every pack of a flare. Status cancelled or timed_out cancels the
+// workers' contexts; failed aborts the packs as a worker's failure does, for the packs
+// that missed comm's own abort (one that came before they listened).
+type Cancel struct {
+	Flare  string `json:"flare"`
+	Status Status `json:"status"`
+	Reason string `json:"reason"`
+}
+
+// An EventKind says what an Event reports.
+type EventKind string
+
+// Kinds of Event.
+const (
+	// EventStarted: every worker of the pack is running; Workers holds their start
+	// times.
+	EventStarted EventKind = "started"
+	// EventWorkers: ended workers with their status, error and result, when they do not
+	// all fit in the ended event; several may come, to keep each under the NATS payload
+	// limit.
+	EventWorkers EventKind = "workers"
+	// EventLogs: log lines the workers wrote through w.Logger().
+	EventLogs EventKind = "logs"
+	// EventEnded: the pack is done and its slots are free. Workers holds the workers'
+	// ends that fit; Reports counts the workers events sent before it.
+	EventEnded EventKind = "ended"
+)
+
+// An Event is what an invoker tells the gateway about one pack of a flare.
+type Event struct {
+	Kind    EventKind     `json:"type"`
+	Flare   string        `json:"flare"`
+	Pack    int           `json:"pack"`
+	Invoker string        `json:"invoker"`
+	Time    time.Time     `json:"time"`
+	Workers []WorkerEvent `json:"workers,omitempty"`
+	Lines   []LogLine     `json:"lines,omitempty"`
+	Dropped int           `json:"dropped,omitempty"` // log lines over the bound
+	Comm    *Counters     `json:"comm,omitempty"`
+	Status  Status        `json:"status,omitempty"`
+	Error   string        `json:"error,omitempty"`
+	Reports int           `json:"reports,omitempty"`
+}
+
+// A WorkerEvent is one worker's part of an Event.
+type WorkerEvent struct {
+	Rank   int             `json:"rank"`
+	Status Status          `json:"status,omitempty"`
+	Start  time.Time       `json:"start,omitzero"`
+	End    time.Time       `json:"end,omitzero"`
+	Error  string          `json:"error,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// A LogLine is one record a worker logged.
+type LogLine struct {
+	Rank    int               `json:"rank"`
+	Time    time.Time         `json:"time"`
+	Level   string            `json:"level"`
+	Message string            `json:"msg"`
+	Attrs   map[string]string `json:"attrs,omitempty"`
+}
+
+// Counters are a pack's or a flare's communication: messages and bytes that stayed in
+// a pack's memory, and those that crossed the network between packs.
+type Counters struct {
+	LocalMessages  int64 `json:"local_messages"`
+	LocalBytes     int64 `json:"local_bytes"`
+	RemoteMessages int64 `json:"remote_messages"`
+	RemoteBytes    int64 `json:"remote_bytes"`
+}
+
+// Add returns the sum of c and d.
+func (c Counters) Add(d Counters) Counters {
+	return Counters{
+		LocalMessages:  c.LocalMessages + d.LocalMessages,
+		LocalBytes:     c.LocalBytes + d.LocalBytes,
+		RemoteMessages: c.RemoteMessages + d.RemoteMessages,
+		RemoteBytes:    c.RemoteBytes + d.RemoteBytes,
+	}
+}

@@ -1,0 +1,156 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// routes builds the API: chi's request id, the request log and the panic handler on
+// every route, and one /flares/{id} subrouter whose middleware checks the id.
+func (g *Gateway) routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, g.requestLog, recoverer(g.log))
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no such path %s", r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, errorf(http.StatusMethodNotAllowed, CodeMethod, "%s is not allowed on %s", r.Method, r.URL.Path))
+	})
+	r.Get("/", g.getIndex)
+	r.Get("/livez", g.getLivez)
+	r.Get("/readyz", g.getReadyz)
+	r.Handle("/metrics", g.metrics.handler())
+	r.Route("/functions", func(r chi.Router) {
+		r.Get("/", g.listFunctions)
+		r.Route("/{name}", func(r chi.Router) {
+			r.Use(functionCtx)
+			r.Put("/", g.putFunction)
+			r.Get("/", g.getFunction)
+			r.Delete("/", g.deleteFunction)
+		})
+	})
+	r.Route("/flares", func(r chi.Router) {
+		r.Post("/", g.postFlare)
+		r.Get("/", g.listFlares)
+		r.Route("/{id}", func(r chi.Router) {
+			r.Use(flareCtx)
+			r.Get("/", g.getFlare)
+			r.Delete("/", g.deleteFlare)
+			r.Get("/results", g.getResults)
+			r.Get("/logs", g.getLogs)
+			r.Get("/events", g.getEvents)
+		})
+	})
+	r.Get("/invokers", g.listInvokers)
+	return r
+}
+
+type ctxKey int
+
+const (
+	flareIDKey ctxKey = iota
+	functionKey
+	requestLogKey
+)
+
+// flareCtx puts the {id} of the path in the request's context, or answers 404 for an
+// id that no flare can have.
+func flareCtx(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := chi.URLParam(r, "id")
+		if !validFlareID(id) {
+			writeError(w, r, errorf(http.StatusNotFound, CodeUnknownFlare, "no flare %q", id))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), flareIDKey, id)))
+	})
+}
+
+func flareID(r *http.Request) string { return r.Context().Value(flareIDKey).(string) }
+
+// validFlareID reports whether id could be a flare's: a UUID's letters, digits and
+// dashes, as the gateway makes them.
+func validFlareID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if c != '-' && (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// functionCtx puts the {name} of the path in the request's context, or answers 400 for
+// a name no function can have.
+func functionCtx(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := chi.URLParam(r, "name")
+		if err := checkName(name); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), functionKey, name)))
+	})
+}
+
+func functionName(r *http.Request) string { return r.Context().Value(functionKey).(string) }
+
+// requestLog is what the request log learns while a request is served: the cause of a
+// 5xx answer, which the client sees only as "internal".
+type requestLog struct{ err error }
+
+// requestLog logs every request once it is answered: method, path, status, bytes,
+// duration and request id, and the cause of a 5xx at error level.
+func (g *Gateway) requestLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !g.log.Enabled(r.Context(), slog.LevelInfo) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		rl := &requestLog{}
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		id := middleware.GetReqID(r.Context())
+		ww.Header().Set(middleware.RequestIDHeader, id)
+		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), requestLogKey, rl)))
+		level := slog.LevelInfo
+		attrs := []slog.Attr{
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", ww.Status()),
+			slog.Int("bytes", ww.BytesWritten()), slog.Duration("took", time.Since(start)), slog.String("request", id),
+		}
+		if ww.Status() >= 500 {
+			level = slog.LevelError
+			if rl.err != nil {
+				attrs = append(attrs, slog.String("err", rl.err.Error()))
+			}
+		}
+		g.log.LogAttrs(r.Context(), level, "request", attrs...)
+	})
+}
+
+// recoverer answers a handler's panic with a JSON 500 and logs it, so one bad request
+// does not take the gateway down.
+func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v,
+						"request", middleware.GetReqID(r.Context()))
+					writeError(w, r, errorf(http.StatusInternalServerError, CodeInternal, "internal error"))
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
