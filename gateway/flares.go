@@ -74,6 +74,7 @@ func (g *Gateway) storeAccepted(ctx context.Context, f *flare) error {
 	if !queued {
 		select {
 		case <-f.placedStored:
+		case <-f.done: // ended before it was placed: the final record is written
 		case <-ctx.Done():
 			return ctx.Err()
 		}

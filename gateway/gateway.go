@@ -185,7 +185,6 @@ func New(opts Options) (*Gateway, error) {
 		opts:     opts,
 		nc:       opts.Conn,
 		log:      opts.Logger,
-		index:    newIndex(opts.IndexLimit),
 		stop:     make(chan struct{}),
 		httpDone: make(chan struct{}),
 		invokers: make(map[string]*invokerState),
@@ -194,6 +193,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.base, g.cancelBase = context.WithCancel(context.Background())
 	g.metrics = newMetrics(g)
+	g.index = newIndex(opts.IndexLimit, func(r Record) { g.metrics.flares.WithLabelValues(string(r.Status)).Dec() })
 	g.router = g.routes()
 	return g, nil
 }

@@ -13,13 +13,19 @@ import (
 // where a cursor (the last id of the page before) would sort. It keeps at most limit
 // entries; older flares are read from the store by id.
 type index struct {
-	limit int
+	limit  int
+	onDrop func(Record) // called for each entry the index forgets
 
 	mu      sync.RWMutex
 	entries []Record // headers, sorted by id, oldest first
 }
 
-func newIndex(limit int) *index { return &index{limit: limit} }
+func newIndex(limit int, onDrop func(Record)) *index {
+	if onDrop == nil {
+		onDrop = func(Record) {}
+	}
+	return &index{limit: limit, onDrop: onDrop}
+}
 
 func (x *index) find(id string) (int, bool) {
 	return slices.BinarySearchFunc(x.entries, id, func(r Record, id string) int { return strings.Compare(r.ID, id) })
@@ -47,6 +53,9 @@ func (x *index) put(h Record) {
 // drop forgets the n oldest entries, in a new slice now and then so that the memory of
 // the old ones goes back.
 func (x *index) drop(n int) {
+	for _, r := range x.entries[:n] {
+		x.onDrop(r)
+	}
 	if n >= len(x.entries) || cap(x.entries) > 2*x.limit {
 		x.entries = slices.Clone(x.entries[n:])
 		return

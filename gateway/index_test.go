@@ -9,7 +9,8 @@ import (
 )
 
 func TestIndex(t *testing.T) {
-	x := newIndex(5)
+	var dropped []string
+	x := newIndex(5, func(r Record) { dropped = append(dropped, r.ID) })
 	id := func(i int) string { return fmt.Sprintf("01900000-0000-7000-8000-%012d", i) }
 	start := time.Now()
 	for _, i := range []int{1, 2, 4, 3, 5, 6, 7} { // 3 out of order
@@ -48,8 +49,8 @@ func TestIndex(t *testing.T) {
 	if r, ok := x.get(id(5)); !ok || r.Status != control.StatusRunning {
 		t.Errorf("replaced entry: %+v %v", r, ok)
 	}
-	if _, ok := x.get(id(1)); ok {
-		t.Error("an entry over the bound is still there")
+	if _, ok := x.get(id(1)); ok || len(dropped) != 2 || dropped[0] != id(1) || dropped[1] != id(2) {
+		t.Errorf("over the bound: still there %v, dropped %v", ok, dropped)
 	}
 	// Past the retention: final flares go, a running one stays, and so do the ones
 	// after it.

@@ -278,8 +278,8 @@ func (g *Gateway) finish(f *flare) {
 			w.Error = "no report from its invoker"
 		}
 	}
-	g.setStatus(f, status)
 	f.rec.Ended, f.rec.Error = now, msg
+	g.setStatus(f, status)
 	rec := f.rec.clone()
 	rec.Results = f.resultList()
 	logs := flareLogs{Lines: f.logs.Lines, Dropped: f.logs.Dropped}

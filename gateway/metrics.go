@@ -24,7 +24,7 @@ func newMetrics(g *Gateway) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		flares: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "burst_flares", Help: "Flares known to the gateway, by status.",
+			Name: "burst_flares", Help: "Flares in flight and the newest ended ones that GET /flares lists, by status.",
 		}, []string{"status"}),
 		created: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "burst_flares_created_total", Help: "Flares accepted since the gateway started.",

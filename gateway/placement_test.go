@@ -100,7 +100,7 @@ func TestCapacityError(t *testing.T) {
 func TestScheduleWhileClosing(t *testing.T) {
 	for _, closing := range []bool{false, true} {
 		t.Run(fmt.Sprintf("closing=%v", closing), func(t *testing.T) {
-			g := &Gateway{invokers: map[string]*invokerState{"a": {hb: control.Heartbeat{Slots: 4}, joined: true}}, closing: closing, index: newIndex(10)}
+			g := &Gateway{invokers: map[string]*invokerState{"a": {hb: control.Heartbeat{Slots: 4}, joined: true}}, closing: closing, index: newIndex(10, nil)}
 			g.metrics = newMetrics(g)
 			f := &flare{spec: flareSpec{size: 2, granularity: 2, backend: "nats"}, queued: true}
 			g.queue = []*flare{f}

@@ -29,20 +29,16 @@ func (g *Gateway) recoverFlares(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var running []Record
 	now := time.Now().UTC()
-	var taken, failed int
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	for _, sf := range stored {
 		rec := sf.Record
 		switch {
 		case rec.Status.Final():
 		case rec.Status == control.StatusRunning && len(rec.Packs) > 0:
-			g.takeUp(rec.header())
-			taken++
+			running = append(running, rec.header())
 			continue
 		default:
-			// Records are written to their end outside the lock: this one is its own.
 			rec.Status, rec.Ended = control.StatusFailed, now
 			rec.Error = "the gateway stopped while the flare was queued, and a queued flare's input is not kept"
 			rec.Workers = make([]WorkerRecord, rec.Size)
@@ -52,22 +48,26 @@ func (g *Gateway) recoverFlares(ctx context.Context) error {
 			if err := g.store.putFlare(ctx, &rec, true); err != nil {
 				return fmt.Errorf("gateway: record the queued flare %s as failed: %w", rec.ID, err)
 			}
-			failed++
+			g.log.Warn("flare was queued when its gateway stopped: recorded as failed", "flare", rec.ID)
 		}
 		g.index.put(rec.header())
 		g.metrics.flares.WithLabelValues(string(rec.Status)).Inc()
 	}
 	if len(stored) > 0 {
-		g.log.Info("flare records read back", "flares", len(stored), "taken_up", taken, "failed_queued", failed)
+		g.log.Info("flare records read back", "flares", len(stored), "taken_up", len(running))
 	}
-	if taken == 0 {
-		return nil
+	g.mu.Lock()
+	for _, rec := range running {
+		g.takeUp(rec)
 	}
+	g.mu.Unlock()
 	if err := g.replay(ctx); err != nil {
 		return err
 	}
 	// A flare whose packs all reported while the gateway was away ends now; one past its
 	// deadline ends by its timer, which fired already.
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	for _, f := range g.flares {
 		if f.reported == len(f.placements) {
 			g.spawn(func() { g.finish(f) })
@@ -106,18 +106,19 @@ func (g *Gateway) takeUp(rec Record) {
 }
 
 // replay applies the events in the stream to the flares taken up: those they sent
-// before the gateway stopped, and those that waited for it. Called with g.mu held, which
-// it releases while it reads.
+// before the gateway stopped, and those that waited for it.
 func (g *Gateway) replay(ctx context.Context) error {
 	info, err := g.store.events.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("gateway: events stream: %w", err)
 	}
 	first, last := info.State.FirstSeq, info.State.LastSeq
+	g.mu.Lock()
 	for _, f := range g.flares {
 		// Their events are among those in the stream now, or come later.
 		f.floor = first
 	}
+	g.mu.Unlock()
 	if info.State.Msgs == 0 {
 		return nil
 	}
@@ -125,9 +126,10 @@ func (g *Gateway) replay(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway: read the events stream: %w", err)
 	}
-	g.mu.Unlock()
-	defer g.mu.Lock()
 	applied := 0
+	// orphans are flares with events but no record: assigned by a gateway that died
+	// before it wrote the record, and never acknowledged. Their packs are stopped.
+	orphans := make(map[string]bool)
 	for seq := uint64(0); seq < last; {
 		batch, err := c.FetchNoWait(1024)
 		if err != nil {
@@ -142,10 +144,17 @@ func (g *Gateway) replay(ctx context.Context) error {
 			}
 			seq = meta.Sequence.Stream
 			var ev control.Event
-			if json.Unmarshal(m.Data(), &ev) == nil {
-				g.apply(ev, seq)
-				applied++
+			if json.Unmarshal(m.Data(), &ev) != nil {
+				continue
 			}
+			g.mu.Lock()
+			_, known := g.flares[ev.Flare]
+			g.mu.Unlock()
+			if _, ended := g.index.get(ev.Flare); !known && !ended {
+				orphans[ev.Flare] = true
+			}
+			g.apply(ev, seq)
+			applied++
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			return fmt.Errorf("gateway: read the events stream: %w", err)
@@ -153,6 +162,10 @@ func (g *Gateway) replay(ctx context.Context) error {
 		if n == 0 {
 			break // the rest was purged meanwhile
 		}
+	}
+	for id := range orphans {
+		g.log.Warn("packs of a flare without a record: stopping them", "flare", id)
+		g.sendCancel(control.Cancel{Flare: id, Status: control.StatusCancelled, Reason: "its gateway stopped before it recorded the flare"})
 	}
 	g.log.Info("events read again", "events", applied, "up_to", last)
 	return nil

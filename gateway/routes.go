@@ -110,6 +110,8 @@ type requestLog struct{ err error }
 // duration and request id, and the cause of a 5xx at error level.
 func (g *Gateway) requestLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := middleware.GetReqID(r.Context())
+		w.Header().Set(middleware.RequestIDHeader, id)
 		if !g.log.Enabled(r.Context(), slog.LevelInfo) {
 			next.ServeHTTP(w, r)
 			return
@@ -117,8 +119,6 @@ func (g *Gateway) requestLog(next http.Handler) http.Handler {
 		start := time.Now()
 		rl := &requestLog{}
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		id := middleware.GetReqID(r.Context())
-		ww.Header().Set(middleware.RequestIDHeader, id)
 		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), requestLogKey, rl)))
 		level := slog.LevelInfo
 		attrs := []slog.Attr{

@@ -1,20 +1,23 @@
 // Package invoker runs the packs of flares: it joins the cluster over NATS, heartbeats
 // to the gateway, takes pack assignments by request and reply, finds the function (a
-// built-in by name, or a plugin fetched by digest from the object store and cached on
-// disk), builds the pack with comm.NewPack on the flare's transport, runs one goroutine
-// per rank and reports every worker to the gateway as events.
+// built-in of Options.Functions by name, or a plugin fetched by digest from the object
+// store and cached on disk), builds the pack with comm.NewPack on the flare's transport,
+// runs one goroutine per rank and reports every worker to the gateway as events.
 //
-//	inv, _ := invoker.New(invoker.Options{Conn: nc, Slots: 1024})
+//	inv, _ := invoker.New(invoker.Options{Conn: nc, Slots: 1024, Functions: examples.Builtins()})
 //	inv.Start(ctx)
 //	defer inv.Shutdown(ctx)
 //
-// The control plane, which the gateway speaks too, is in protocol.go: heartbeats,
-// discovery and cancels under burst.ctl.>, assignments on burst.ctl.assign.<invoker>,
-// and each flare's events on burst.evt.<flare>. A pack's events come in this order:
-// started (once every worker runs, with their start times), logs (every 250 ms while
-// lines come), workers (each worker's end, status, error and JSON result, cut to stay
-// under the NATS payload limit) and ended (the pack's comm counters and status), after
-// which its slots are free.
+// The protocol it speaks with the gateway is package control: heartbeats (with the
+// protocol level and the names of the built-ins), discovery and cancels under
+// burst.ctl.>, and the endpoints of a NATS micro service (assign, packs). A pack's
+// events go to the JetStream stream control.EventStream through the outbox
+// (outbox.go), which retries until the stream has them: packs run on while the gateway
+// or the NATS server is away, and what they owe is delivered when it is back. They come
+// in this order: started (every worker runs; a pack that ends within startedDelay sends
+// none), logs (every 250 ms while lines come), workers (only the workers' ends that do
+// not fit in the ended event) and ended (the pack's status, comm counters, the workers
+// that fit and how many workers events came before), after which its slots are free.
 //
 // A worker ends as succeeded, failed (its own error or panic), aborted (stopped by
 // another rank's failure), timed_out or cancelled. The invoker keeps each pack's own

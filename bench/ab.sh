@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The platform's benchmarks of this tree beside those of an earlier commit, in one run.
+#
+#   bench/ab.sh BASE [ROUNDS]     # e.g. bench/ab.sh 3fc89e5 5
+#
+# It checks BASE out in a temporary worktree, builds the gateway's test binary of both,
+# and alternates them ROUNDS times (default 5): BenchmarkStartup (50 flares of each
+# shape) and BenchmarkThroughput (20,000 blocking single-worker flares, 64 clients).
+# Alternating puts both under the same load of the machine; the medians of every metric
+# are printed at the end, BASE beside this tree. Needs python3 for the summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+base=${1:?usage: bench/ab.sh BASE [ROUNDS]}
+rounds=${2:-5}
+tmp=$(mktemp -d)
+trap 'git worktree remove --force "$tmp/base" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+git worktree add --detach "$tmp/base" "$base" >/dev/null
+(cd "$tmp/base" && go test -c -o "$tmp/base.test" ./gateway)
+go test -c -o "$tmp/head.test" ./gateway
+out=$tmp/results.txt
+for _ in $(seq "$rounds"); do
+	for v in base head; do
+		dir=$PWD/gateway
+		[ "$v" = base ] && dir=$tmp/base/gateway
+		{
+			(cd "$dir" && "$tmp/$v.test" -test.run '^$' -test.bench Startup -test.benchtime 50x)
+			(cd "$dir" && "$tmp/$v.test" -test.run '^$' -test.bench Throughput -test.benchtime 20000x)
+		} | grep '^Benchmark' | sed "s/^/$v /" | tee -a "$out"
+	done
+done
+echo
+echo "medians of $rounds rounds: $base | this tree"
+python3 - "$out" <<'PY'
+import collections, statistics, sys
+vals = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    f = line.split()
+    who, name = f[0], f[1].rsplit("-", 1)[0]
+    for i in range(3, len(f) - 1, 2):
+        vals[(name, f[i + 1], who)].append(float(f[i]))
+for name, unit in sorted({(n, u) for n, u, _ in vals}):
+    med = [statistics.median(vals[(name, unit, w)]) for w in ("base", "head")]
+    print(f"{name:40} {unit:12} {med[0]:12.4g} {med[1]:12.4g} {100 * (med[1] / med[0] - 1):+6.1f} %")
+PY
