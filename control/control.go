@@ -165,7 +165,7 @@ const (
 	// EventLogs: log lines the workers wrote through w.Logger().
 	EventLogs EventKind = "logs"
 	// EventEnded: the pack is done and its slots are free. Workers holds the workers'
-	// ends that fit; Reports counts the workers events sent before it.
+	// ends that fit; Reports counts the workers events sent before it (their Part).
 	EventEnded EventKind = "ended"
 )
 
@@ -182,7 +182,11 @@ type Event struct {
 	Comm    *Counters     `json:"comm,omitempty"`
 	Status  Status        `json:"status,omitempty"`
 	Error   string        `json:"error,omitempty"`
-	Reports int           `json:"reports,omitempty"`
+	// Part numbers a workers event among its pack's, from 1; Reports, on the ended
+	// event, is how many there are. Together they let the gateway count each once,
+	// whatever the order and however often a retry delivered it.
+	Part    int `json:"part,omitempty"`
+	Reports int `json:"reports,omitempty"`
 }
 
 // A WorkerEvent is one worker's part of an Event.

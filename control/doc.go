@@ -28,11 +28,11 @@
 //
 // A pack's events are durable: the invoker publishes them to the JetStream stream
 // EventStream and retries until the stream has them, keeping them while the gateway or the
-// NATS server is away; the gateway reads them with a durable consumer. They come in this
+// NATS server is away; the gateway reads them with an ordered consumer. They come in this
 // order for one pack: started (every worker runs), logs (while lines come), workers (the
-// workers' ends, only when they do not all fit in the ended event) and ended, which says
-// how many workers events came before it (Reports), so that a gateway that sees them out
-// of order after a retry still waits for all of them.
+// workers' ends, only when they do not all fit in the ended event, numbered by Part) and
+// ended, which says how many workers events came before it (Reports), so that a gateway
+// that sees them out of order, or twice, after a retry still counts each once.
 //
 // # Durations
 //

@@ -24,38 +24,43 @@ func (g *Gateway) dispatch(placed []*flare) {
 	}
 }
 
-// assign writes f's record with its placement and sends every pack to its invoker, all
-// at once, and ends the flare if a pack could not be set up or the record could not be
-// written. The record lets a gateway that restarts take the flare up; an answer that
-// acknowledges the flare waits for it (storeAccepted). A gateway that dies between the
-// assignments and the record leaves packs of a flare it never acknowledged: the next
-// one, reading their events again, cancels them (recover.go).
+// assign stores f's record with its placement, then sends every pack to its invoker,
+// at once, and ends the flare if one could not be set up. The record comes first, so
+// that a gateway that restarts knows where the packs of every running flare are.
 func (g *Gateway) assign(f *flare) {
-	stored := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(g.base, 30*time.Second)
-		defer cancel()
-		stored <- g.persist(ctx, f)
-		close(f.placedStored)
-	}()
+	ctx, cancel := context.WithTimeout(g.base, 30*time.Second)
+	err := g.persist(ctx, f)
+	cancel()
+	close(f.placedStored)
+	g.mu.Lock()
+	if err != nil || f.cause != nil {
+		// No invoker heard of it yet, and none needs to.
+		for p := range f.packs {
+			g.packDone(f, p)
+		}
+		g.mu.Unlock()
+		if err != nil {
+			g.end(f, endCause{status: control.StatusFailed, err: fmt.Sprintf("its record could not be stored: %v", err)})
+		}
+		g.finish(f)
+		return
+	}
+	g.mu.Unlock()
 	if len(f.placements) == 1 {
 		g.assignPack(f, f.placements[0])
-	} else {
-		done := make(chan struct{}, len(f.placements))
-		for _, pl := range f.placements {
-			if !g.spawn(func() {
-				g.assignPack(f, pl)
-				done <- struct{}{}
-			}) {
-				done <- struct{}{}
-			}
-		}
-		for range f.placements {
-			<-done
+		return
+	}
+	done := make(chan struct{}, len(f.placements))
+	for _, pl := range f.placements {
+		if !g.spawn(func() {
+			g.assignPack(f, pl)
+			done <- struct{}{}
+		}) {
+			done <- struct{}{}
 		}
 	}
-	if err := <-stored; err != nil {
-		g.end(f, endCause{status: control.StatusFailed, err: fmt.Sprintf("its record could not be stored: %v", err)})
+	for range f.placements {
+		<-done
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -13,10 +14,11 @@ import (
 // ("started", "workers" without results, "logs", "ended"), "status" when the gateway
 // ends the flare, and last "end" with the final record, after which the stream closes.
 //
-// Every event of a running flare has an id, counted per flare. A client that reconnects
-// with Last-Event-ID (as EventSource does) gets the events it missed, if the gateway
-// still has them (it keeps the last historyLimit once someone watched the flare), else a
-// new "record" to start from. A client too slow to keep up gets a "lagged" event and the
+// Every event of a running flare has an id, "<gateway>-<n>": this gateway process, and
+// a count per flare. A client that reconnects with Last-Event-ID (as EventSource does)
+// gets the events it missed, if this gateway still has them (it keeps the last
+// historyLimit once someone watched the flare), else a new "record" to start from, as
+// after a gateway restart. A client too slow to keep up gets a "lagged" event and the
 // stream closes; it may reconnect the same way.
 
 const (
@@ -88,13 +90,7 @@ func (f *flare) missed(last uint64) ([]sseEvent, bool) {
 
 func (g *Gateway) getEvents(w http.ResponseWriter, r *http.Request) {
 	id := flareID(r)
-	last, resume := uint64(0), false
-	if v := r.Header.Get("Last-Event-ID"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err == nil {
-			last, resume = n, true
-		}
-	}
+	last, resume := g.lastEventID(r.Header.Get("Last-Event-ID"))
 	var wt *watcher
 	var backlog []sseEvent
 	g.mu.Lock()
@@ -148,7 +144,7 @@ func (g *Gateway) getEvents(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		if !ev.noID {
-			_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.id, ev.name, b)
+			_, err = fmt.Fprintf(w, "id: %s-%d\nevent: %s\ndata: %s\n\n", g.epoch, ev.id, ev.name, b)
 		} else {
 			_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.name, b)
 		}
@@ -192,4 +188,15 @@ func (g *Gateway) getEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// lastEventID reads a Last-Event-ID: the count of an event of this gateway process, if it
+// is one.
+func (g *Gateway) lastEventID(v string) (uint64, bool) {
+	epoch, count, ok := strings.Cut(v, "-")
+	if !ok || epoch != g.epoch {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(count, 10, 64)
+	return n, err == nil
 }

@@ -160,16 +160,17 @@ func TestEventsResume(t *testing.T) {
 	}
 }
 
-// checkIDs checks that a stream's events have increasing numeric ids.
+// checkIDs checks that a stream's events have ids of one gateway, counting up.
 func checkIDs(t *testing.T, evs []sse) {
 	t.Helper()
-	prev := int64(-1)
+	prev, epoch := int64(-1), ""
 	for _, ev := range evs {
-		n, err := strconv.ParseInt(ev.id, 10, 64)
-		if err != nil || n <= prev {
-			t.Fatalf("event ids of %s: %q after %d, want increasing numbers", names(evs), ev.id, prev)
+		e, count, ok := strings.Cut(ev.id, "-")
+		n, err := strconv.ParseInt(count, 10, 64)
+		if !ok || err != nil || n <= prev || epoch != "" && e != epoch {
+			t.Fatalf("event ids of %s: %q after %s-%d, want <gateway>-<count>, counting up", names(evs), ev.id, epoch, prev)
 		}
-		prev = n
+		prev, epoch = n, e
 	}
 }
 
@@ -179,7 +180,7 @@ func TestEventsFreshRecord(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
 	gateName := newGate(t)
 	rec := call[Record](c, "POST", "/flares", map[string]any{"function": "gate", "size": 1, "input": gateName, "timeout": "1m"}, http.StatusAccepted)
-	sc, closeStream := stream(t, c.url+"/flares/"+rec.ID+"/events", "999999")
+	sc, closeStream := stream(t, c.url+"/flares/"+rec.ID+"/events", "another-7")
 	defer closeStream()
 	first, _ := next(sc)
 	openGate(gateName)

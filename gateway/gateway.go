@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -130,6 +131,8 @@ type Gateway struct {
 	// httpDone is closed when the HTTP server shuts down: long requests (event streams,
 	// blocking POSTs) answer what they have and end.
 	httpDone chan struct{}
+	// epoch names this gateway process in the ids of server-sent events.
+	epoch string
 
 	mu       sync.Mutex
 	invokers map[string]*invokerState
@@ -187,6 +190,7 @@ func New(opts Options) (*Gateway, error) {
 		log:      opts.Logger,
 		stop:     make(chan struct{}),
 		httpDone: make(chan struct{}),
+		epoch:    strconv.FormatInt(time.Now().UnixNano(), 36),
 		invokers: make(map[string]*invokerState),
 		refused:  make(map[string]*invokerState),
 		flares:   make(map[string]*flare),
@@ -249,6 +253,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			g.stopReading()
+			g.stopTimers()
 		}
 	}()
 	st, err := openStore(ctx, g.nc, g.opts.Retention, g.opts.MaxTimeout)
@@ -261,10 +266,11 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("gateway: jetstream transport: %w", err)
 	}
 	g.jetstream = js
-	if err := g.recoverFlares(ctx); err != nil {
+	last, err := g.recoverFlares(ctx)
+	if err != nil {
 		return err
 	}
-	if err := g.readEvents(ctx); err != nil {
+	if err := g.readEvents(ctx, last+1); err != nil {
 		return err
 	}
 	for _, h := range []struct {

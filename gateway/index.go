@@ -7,11 +7,12 @@ import (
 	"time"
 )
 
-// index holds the headers of the newest flares, for GET /flares, in a lock of its own so
-// that a listing does not hold up the flares' lifecycle. Flare ids are version 7 UUIDs,
+// index holds the headers of the newest flares and of every flare in flight, for
+// GET /flares, in a lock of its own so that a listing does not hold up the flares'
+// lifecycle. Flare ids are version 7 UUIDs,
 // which sort by creation time, so the entries are kept sorted by id and a page starts
 // where a cursor (the last id of the page before) would sort. It keeps at most limit
-// entries; older flares are read from the store by id.
+// ended flares; older ones are read from the store by id.
 type index struct {
 	limit  int
 	onDrop func(Record) // called for each entry the index forgets
@@ -45,9 +46,35 @@ func (x *index) put(h Record) {
 	default:
 		x.entries = slices.Insert(x.entries, i, h)
 	}
-	if over := len(x.entries) - x.limit; over > 0 {
-		x.drop(over)
+	x.trim()
+}
+
+// trim forgets the oldest ended flares over the limit. A flare in flight stays, however
+// old: it leaves the index only once it has ended.
+func (x *index) trim() {
+	over := len(x.entries) - x.limit
+	if over <= 0 {
+		return
 	}
+	n := 0
+	for n < over && x.entries[n].Status.Final() {
+		n++
+	}
+	if n == over {
+		x.drop(n)
+		return
+	}
+	out := x.entries[:0]
+	for _, r := range x.entries {
+		if over > 0 && r.Status.Final() {
+			x.onDrop(r)
+			over--
+			continue
+		}
+		out = append(out, r)
+	}
+	clear(x.entries[len(out):])
+	x.entries = out
 }
 
 // drop forgets the n oldest entries, in a new slice now and then so that the memory of

@@ -59,3 +59,22 @@ func TestIndex(t *testing.T) {
 		t.Errorf("after expiry: %s, want 765|", got)
 	}
 }
+
+// TestIndexKeepsFlaresInFlight: over the limit, the oldest ended flares go, never one in
+// flight, and the metric hook hears of each once.
+func TestIndexKeepsFlaresInFlight(t *testing.T) {
+	var dropped []string
+	x := newIndex(2, func(r Record) { dropped = append(dropped, r.ID) })
+	x.put(Record{ID: "a", Status: control.StatusRunning})
+	x.put(Record{ID: "b", Status: control.StatusSucceeded})
+	x.put(Record{ID: "c", Status: control.StatusSucceeded})
+	x.put(Record{ID: "d", Status: control.StatusSucceeded})
+	if _, ok := x.get("a"); !ok || fmt.Sprint(dropped) != "[b c]" {
+		t.Fatalf("kept a: %v; dropped %v, want [b c]", ok, dropped)
+	}
+	x.put(Record{ID: "a", Status: control.StatusFailed}) // it ends: now it may go
+	x.put(Record{ID: "e", Status: control.StatusSucceeded})
+	if _, ok := x.get("a"); ok || fmt.Sprint(dropped) != "[b c a]" {
+		t.Errorf("after its end: still there %v; dropped %v", ok, dropped)
+	}
+}

@@ -17,6 +17,7 @@ import (
 // the gateway placed on it. The gateway's own count of used slots is the one placement
 // trusts; the heartbeat's is for show.
 type invokerState struct {
+	id    string
 	hb    control.Heartbeat
 	seen  time.Time
 	used  int
@@ -79,16 +80,16 @@ func (g *Gateway) onHeartbeat(m *nats.Msg) {
 	delete(g.refused, hb.ID)
 	st := g.invokers[hb.ID]
 	if st != nil && st.joined && !st.hb.Started.Equal(hb.Started) {
-		// The same name, a new process: what ran on the old one is gone.
-		g.mu.Unlock()
-		g.lose(hb.ID, "restarted")
-		g.mu.Lock()
-		st = g.invokers[hb.ID]
+		// The same name, a new process: what ran on the old one is gone. The new one
+		// gets a state of its own at once; the old one's packs are given up once the
+		// events it sent before it died are applied.
+		g.detach(st, "restarted")
+		st = nil
 	}
 	// back: it ran packs of flares that this gateway took up at start.
 	back := st != nil && !st.joined
 	if st == nil {
-		st = &invokerState{}
+		st = &invokerState{id: hb.ID}
 		g.invokers[hb.ID] = st
 	}
 	joined := !st.joined
@@ -120,14 +121,13 @@ func (g *Gateway) refuse(hb control.Heartbeat) {
 		g.refused[hb.ID] = st
 	}
 	st.hb, st.seen, st.refused = hb, time.Now(), reason
-	_, known := g.invokers[hb.ID]
+	if old := g.invokers[hb.ID]; old != nil {
+		// It was of this level before: the process changed under the same name.
+		g.detach(old, fmt.Sprintf("restarted at protocol level %d", hb.Proto))
+	}
 	g.mu.Unlock()
 	if first {
 		g.log.Error("invoker refused: another protocol level", "invoker", hb.ID, "host", hb.Host, "proto", hb.Proto, "want", control.Version)
-	}
-	if known {
-		// It was of this level before: the process changed under the same name.
-		g.lose(hb.ID, "restarted at protocol level "+fmt.Sprint(hb.Proto))
 	}
 }
 
@@ -138,8 +138,10 @@ func (g *Gateway) onBye(m *nats.Msg) {
 	}
 	g.mu.Lock()
 	delete(g.refused, hb.ID)
+	if st := g.invokers[hb.ID]; st != nil && st.hb.Started.Equal(hb.Started) {
+		g.detach(st, "left the cluster")
+	}
 	g.mu.Unlock()
-	g.lose(hb.ID, "left the cluster")
 }
 
 // lostAfter is how long the gateway waits for a heartbeat of st.
@@ -169,11 +171,14 @@ func (g *Gateway) watchInvokers() {
 		case <-g.stop:
 			return
 		case now := <-t.C:
-			var lost []string
 			g.mu.Lock()
-			for id, st := range g.invokers {
+			for _, st := range g.invokers {
 				if now.Sub(st.seen) > g.lostAfter(st) {
-					lost = append(lost, id)
+					why := "no heartbeat"
+					if !st.joined {
+						why = "did not come back after the gateway restarted"
+					}
+					g.detach(st, why)
 				}
 			}
 			for id, st := range g.refused {
@@ -182,30 +187,34 @@ func (g *Gateway) watchInvokers() {
 				}
 			}
 			g.mu.Unlock()
-			for _, id := range lost {
-				g.lose(id, "no heartbeat")
-			}
 		}
 	}
 }
 
-// lose forgets an invoker and fails the flares that had packs running on it.
-func (g *Gateway) lose(id, why string) {
+// detach forgets invoker st at once: it gets no new packs and a process that comes back
+// under its id starts afresh. The flares with packs on it fail once the gateway has
+// applied the events that are in the stream now: those the invoker sent before it went
+// may bring its packs' ends. Called with g.mu held.
+func (g *Gateway) detach(st *invokerState, why string) {
+	if g.invokers[st.id] == st {
+		delete(g.invokers, st.id)
+	}
+	g.spawn(func() {
+		if err := g.catchUp(); err != nil {
+			g.log.Warn("giving up an invoker's packs without the latest events", "invoker", st.id, "err", err)
+		}
+		g.lose(st, why)
+	})
+}
+
+// lose fails the flares that still have packs on the invoker of state st.
+func (g *Gateway) lose(st *invokerState, why string) {
 	g.mu.Lock()
-	st := g.invokers[id]
-	if st == nil {
-		g.mu.Unlock()
-		return
-	}
-	if !st.joined {
-		why = "did not come back after the gateway restarted"
-	}
-	delete(g.invokers, id)
 	var hit []*flare
 	for _, f := range g.flares {
 		gone := false
 		for _, p := range f.placements {
-			if p.invoker == id && !f.packs[p.pack].done {
+			if p.st == st && !f.packs[p.pack].done {
 				// Its slots went with the invoker, and it reports nothing more.
 				g.packDone(f, p.pack)
 				gone = true
@@ -216,10 +225,10 @@ func (g *Gateway) lose(id, why string) {
 		}
 	}
 	g.mu.Unlock()
-	msg := fmt.Sprintf("invoker %s lost: %s", id, why)
-	g.log.Warn("invoker lost", "invoker", id, "why", why, "flares", len(hit))
+	msg := fmt.Sprintf("invoker %s lost: %s", st.id, why)
+	g.log.Warn("invoker lost", "invoker", st.id, "why", why, "flares", len(hit))
 	for _, f := range hit {
-		g.end(f, endCause{status: control.StatusFailed, err: msg, lost: id})
+		g.end(f, endCause{status: control.StatusFailed, err: msg, lost: st.id})
 	}
 }
 

@@ -73,11 +73,12 @@ type flare struct {
 
 // packState is what the gateway knows of one pack's end.
 type packState struct {
-	started bool // its workers' starts are known
-	ended   bool // its slots are free: its ended event came, or it was given up
-	done    bool // every report came (the ended event and the workers events it counts)
-	reports int  // workers events seen
-	want    int  // workers events the ended event counted; -1 until it comes
+	started bool         // its workers' starts are known
+	ended   bool         // its slots are free: its ended event came, or it was given up
+	done    bool         // every report came (the ended event and the workers events it counts)
+	reports int          // workers events seen, each part once
+	parts   map[int]bool // the parts of the workers events seen
+	want    int          // workers events the ended event counted; -1 until it comes
 }
 
 // endCause is why the gateway ended a flare before its packs all reported.

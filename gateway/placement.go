@@ -15,11 +15,14 @@ import (
 // holds back those behind it, so a large flare is not starved by a stream of small ones.
 // A flare of a built-in function goes only to the invokers that advertise it.
 
-// A placement is one pack of a flare on one invoker.
+// A placement is one pack of a flare on one invoker. st is the invoker's state when the
+// pack was placed: a process that replaces it under the same id gets a state of its own,
+// so that the old one's packs neither count on the new one's slots nor are lost with it.
 type placement struct {
 	pack       int
 	first, end int // ranks [first, end)
 	invoker    string
+	st         *invokerState
 }
 
 // eligible reports whether st may run the flares of s. Called with g.mu held.
@@ -84,10 +87,11 @@ func (g *Gateway) slots(s flareSpec, n func(*invokerState) int) ([]string, map[s
 func (g *Gateway) place(f *flare) []placement {
 	ids, free := g.slots(f.spec, (*invokerState).free)
 	out := fit(f.spec, ids, free)
-	for _, pl := range out {
-		st := g.invokers[pl.invoker]
-		st.used += pl.end - pl.first
+	for i := range out {
+		st := g.invokers[out[i].invoker]
+		st.used += out[i].end - out[i].first
 		st.packs++
+		out[i].st = st
 	}
 	return out
 }
@@ -134,7 +138,7 @@ func (g *Gateway) releasePack(f *flare, p int) {
 	f.packs[p].ended = true
 	f.ended++
 	pl := f.placements[p]
-	if st := g.invokers[pl.invoker]; st != nil {
+	if st := pl.st; st != nil {
 		st.used -= pl.end - pl.first
 		st.packs--
 	}
@@ -157,6 +161,7 @@ func (f *flare) setPlacements(ps []placement) {
 	f.rec.Packs = make([]PackRecord, len(ps))
 	for i, pl := range ps {
 		f.packs[i].want = -1
+		f.packs[i].parts = make(map[int]bool)
 		f.rec.Packs[i] = PackRecord{Pack: pl.pack, Invoker: pl.invoker, Ranks: [2]int{pl.first, pl.end - 1}}
 	}
 }

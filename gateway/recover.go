@@ -22,12 +22,13 @@ import (
 //   - A flare recorded as queued never reached an invoker, and its input was not kept:
 //     it is recorded as failed.
 
-// recoverFlares reads the stored flares into the index and takes up the ones that an
-// earlier gateway left queued or running.
-func (g *Gateway) recoverFlares(ctx context.Context) error {
+// recoverFlares reads the stored flares into the index, takes up the ones that an
+// earlier gateway left queued or running, and returns the stream sequence of the last
+// event it has read.
+func (g *Gateway) recoverFlares(ctx context.Context) (uint64, error) {
 	stored, err := g.store.allFlares(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var running []Record
 	now := time.Now().UTC()
@@ -46,7 +47,7 @@ func (g *Gateway) recoverFlares(ctx context.Context) error {
 				rec.Workers[r] = WorkerRecord{Rank: r, Pack: r / max(rec.Granularity, 1), Status: control.StatusFailed, Error: rec.Error}
 			}
 			if err := g.store.putFlare(ctx, &rec, true); err != nil {
-				return fmt.Errorf("gateway: record the queued flare %s as failed: %w", rec.ID, err)
+				return 0, fmt.Errorf("gateway: record the queued flare %s as failed: %w", rec.ID, err)
 			}
 			g.log.Warn("flare was queued when its gateway stopped: recorded as failed", "flare", rec.ID)
 		}
@@ -61,19 +62,33 @@ func (g *Gateway) recoverFlares(ctx context.Context) error {
 		g.takeUp(rec)
 	}
 	g.mu.Unlock()
-	if err := g.replay(ctx); err != nil {
-		return err
+	last, err := g.replay(ctx)
+	if err != nil {
+		g.stopTimers()
+		return 0, err
 	}
-	// A flare whose packs all reported while the gateway was away ends now; one past its
-	// deadline ends by its timer, which fired already.
+	// A flare whose packs all reported while the gateway was away ends now; the others
+	// go on, each with its timer from now on: one past its deadline ends at once, after
+	// its events were read.
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, f := range g.flares {
 		if f.reported == len(f.placements) {
 			g.spawn(func() { g.finish(f) })
+		} else {
+			g.startTimer(f)
 		}
 	}
-	return nil
+	return last, nil
+}
+
+// stopTimers stops the timers of every flare in flight.
+func (g *Gateway) stopTimers() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, f := range g.flares {
+		f.stopTimers()
+	}
 }
 
 // takeUp rebuilds a running flare from its record. Called with g.mu held.
@@ -86,14 +101,14 @@ func (g *Gateway) takeUp(rec Record) {
 	f.recovered = true
 	ps := make([]placement, len(rec.Packs))
 	for i, p := range rec.Packs {
-		ps[i] = placement{pack: p.Pack, first: p.Ranks[0], end: p.Ranks[1] + 1, invoker: p.Invoker}
 		// Its invoker is awaited: it gets no new packs until it beats, and these
 		// slots are taken.
 		st := g.invokers[p.Invoker]
 		if st == nil {
-			st = &invokerState{seen: time.Now()}
+			st = &invokerState{id: p.Invoker, seen: time.Now()}
 			g.invokers[p.Invoker] = st
 		}
+		ps[i] = placement{pack: p.Pack, first: p.Ranks[0], end: p.Ranks[1] + 1, invoker: p.Invoker, st: st}
 		st.used += ps[i].end - ps[i].first
 		st.packs++
 	}
@@ -102,15 +117,15 @@ func (g *Gateway) takeUp(rec Record) {
 	close(f.placedStored)
 	g.flares[rec.ID] = f
 	g.setStatus(f, control.StatusRunning)
-	g.startTimer(f)
 }
 
 // replay applies the events in the stream to the flares taken up: those they sent
-// before the gateway stopped, and those that waited for it.
-func (g *Gateway) replay(ctx context.Context) error {
+// before the gateway stopped, and those that waited for it. It returns the sequence it
+// read up to: the live reader goes on after it.
+func (g *Gateway) replay(ctx context.Context) (uint64, error) {
 	info, err := g.store.events.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("gateway: events stream: %w", err)
+		return 0, fmt.Errorf("gateway: events stream: %w", err)
 	}
 	first, last := info.State.FirstSeq, info.State.LastSeq
 	g.mu.Lock()
@@ -120,20 +135,17 @@ func (g *Gateway) replay(ctx context.Context) error {
 	}
 	g.mu.Unlock()
 	if info.State.Msgs == 0 {
-		return nil
+		return last, nil
 	}
 	c, err := g.store.events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
-		return fmt.Errorf("gateway: read the events stream: %w", err)
+		return 0, fmt.Errorf("gateway: read the events stream: %w", err)
 	}
 	applied := 0
-	// orphans are flares with events but no record: assigned by a gateway that died
-	// before it wrote the record, and never acknowledged. Their packs are stopped.
-	orphans := make(map[string]bool)
 	for seq := uint64(0); seq < last; {
 		batch, err := c.FetchNoWait(1024)
 		if err != nil {
-			return fmt.Errorf("gateway: read the events stream: %w", err)
+			return 0, fmt.Errorf("gateway: read the events stream: %w", err)
 		}
 		n := 0
 		for m := range batch.Messages() {
@@ -147,28 +159,18 @@ func (g *Gateway) replay(ctx context.Context) error {
 			if json.Unmarshal(m.Data(), &ev) != nil {
 				continue
 			}
-			g.mu.Lock()
-			_, known := g.flares[ev.Flare]
-			g.mu.Unlock()
-			if _, ended := g.index.get(ev.Flare); !known && !ended {
-				orphans[ev.Flare] = true
-			}
 			g.apply(ev, seq)
 			applied++
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("gateway: read the events stream: %w", err)
+			return 0, fmt.Errorf("gateway: read the events stream: %w", err)
 		}
 		if n == 0 {
 			break // the rest was purged meanwhile
 		}
 	}
-	for id := range orphans {
-		g.log.Warn("packs of a flare without a record: stopping them", "flare", id)
-		g.sendCancel(control.Cancel{Flare: id, Status: control.StatusCancelled, Reason: "its gateway stopped before it recorded the flare"})
-	}
 	g.log.Info("events read again", "events", applied, "up_to", last)
-	return nil
+	return last, nil
 }
 
 // reconcile asks invoker id, back after the gateway started, which packs it still runs,
@@ -190,28 +192,15 @@ func (g *Gateway) reconcile(id string) {
 		}
 	}
 	if err != nil {
+		// Not an answer that it runs nothing: its packs are left to its heartbeats and
+		// the flares' timeouts.
 		g.log.Warn("invoker did not say which packs it runs", "invoker", id, "err", err)
+		return
 	}
-	// What the invoker had delivered when it answered is in the stream: wait until the
-	// gateway has applied it, so that a pack that ended meanwhile counts as ended.
-	ctx, cancel := context.WithTimeout(g.base, 30*time.Second)
-	defer cancel()
-	info, ierr := g.store.events.Info(ctx)
-	for ierr == nil {
-		g.mu.Lock()
-		caught := g.applied >= info.State.LastSeq
-		g.mu.Unlock()
-		if caught {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			ierr = ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	if ierr != nil {
-		g.log.Warn("reconciling an invoker without the latest events", "invoker", id, "err", ierr)
+	// What the invoker had delivered when it answered is in the stream: a pack that
+	// ended meanwhile must count as ended.
+	if err := g.catchUp(); err != nil {
+		g.log.Warn("reconciling an invoker without the latest events", "invoker", id, "err", err)
 	}
 	runs := make(map[control.PackRef]bool, len(rep.Packs))
 	for _, p := range rep.Packs {
@@ -249,4 +238,27 @@ func (g *Gateway) askPacks(id string, rep *control.PacksReply) error {
 		return err
 	}
 	return json.Unmarshal(m.Data, rep)
+}
+
+// catchUp waits until the gateway has applied every event that is in the stream now.
+func (g *Gateway) catchUp() error {
+	ctx, cancel := context.WithTimeout(g.base, 30*time.Second)
+	defer cancel()
+	info, err := g.store.events.Info(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		g.mu.Lock()
+		caught := g.applied >= info.State.LastSeq
+		g.mu.Unlock()
+		if caught {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }

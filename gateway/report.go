@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -11,42 +12,41 @@ import (
 )
 
 // The invokers' events reach the gateway through the JetStream stream
-// control.EventStream and the gateway's durable consumer: an event waits in the stream
-// while the gateway is away, and a gateway that restarts reads the events of the flares
-// it takes up from the stream again (recover.go). Each event is applied once: a flare
-// remembers the stream sequence of the last event it applied. Housekeeping purges the
-// stream below the events that a flare in flight may still need.
+// control.EventStream: an event waits in the stream while the gateway is away, and a
+// gateway that starts reads the stream from its first event to its last (recover.go),
+// then reads on, live, with an ordered consumer from the next sequence. An ordered
+// consumer delivers every event in stream order exactly once: when a connection breaks
+// or the server restarts, it notices the gap and starts again after the last event it
+// delivered, so nothing in flight is lost. Each event is applied once: a flare remembers
+// the stream sequence of the last event it applied, and counts each workers event of a
+// pack once by its part number. Housekeeping purges the stream below the events that a
+// flare in flight may still need.
 
-// consumerName is the gateway's durable consumer of the events stream.
-const consumerName = "burst-gateway"
-
-// readEvents starts the durable consumer of the events stream.
-func (g *Gateway) readEvents(ctx context.Context) error {
-	// No acks: what is delivered counts as read. A gateway that dies with events
-	// delivered but not applied loses nothing, since it reads the stream again for the
-	// flares it takes up (recover.go); the consumer is the cursor of the live events,
-	// kept by the server across its own restarts and the gateway's reconnects.
-	cons, err := g.store.events.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       consumerName,
-		Description:   "The Burst gateway's reader of the invokers' events",
-		FilterSubject: control.EventSubjects,
-		AckPolicy:     jetstream.AckNonePolicy,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+// readEvents reads the events stream, live, from sequence from on.
+func (g *Gateway) readEvents(ctx context.Context, from uint64) error {
+	cons, err := g.store.events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{control.EventSubjects},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    from,
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("gateway: read the events stream: %w", err)
 	}
 	cc, err := cons.Consume(g.onEvent, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		g.log.Warn("reading events", "err", err)
 	}))
 	if err != nil {
-		return err
+		return fmt.Errorf("gateway: read the events stream: %w", err)
 	}
 	g.consumer = cc
 	return nil
 }
 
 func (g *Gateway) onEvent(m jetstream.Msg) {
+	if !g.track() {
+		return // Shutdown waits: the next gateway reads it again
+	}
+	defer g.tasks.Done()
 	meta, err := m.Metadata()
 	if err != nil {
 		g.log.Warn("event without metadata", "err", err)
@@ -79,7 +79,10 @@ func (g *Gateway) apply(ev control.Event, seq uint64) {
 		g.packStarted(f, ev)
 	case control.EventWorkers:
 		g.workersEnded(f, ev)
-		ps.reports++
+		if !ps.parts[ev.Part] {
+			ps.parts[ev.Part] = true
+			ps.reports++
+		}
 	case control.EventLogs:
 		g.addLogs(f, ev.Lines, ev.Dropped)
 	case control.EventEnded:

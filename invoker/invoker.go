@@ -267,7 +267,8 @@ func (inv *Invoker) unsubscribe() {
 }
 
 // Shutdown refuses new assignments, cancels the packs still running, waits for them to
-// end and for their events to be delivered, until ctx ends.
+// end and for their events to be delivered, until ctx ends: a worker that ignores its
+// context does not hold it up past that.
 func (inv *Invoker) Shutdown(ctx context.Context) error {
 	inv.mu.Lock()
 	if inv.closing {
@@ -292,7 +293,6 @@ func (inv *Invoker) Shutdown(ctx context.Context) error {
 	}
 	close(inv.stop)
 	inv.loops.Wait()
-	<-done
 	inv.beat(control.SubjectBye)
 	inv.nc.Flush()
 	inv.log.Info("invoker stopped")
@@ -426,58 +426,71 @@ func (inv *Invoker) transport(backend control.Backend) (comm.Transport, error) {
 
 // assign answers one Assignment: it checks it and admits the pack at once, then sets it
 // up, replies and runs it in a goroutine of its own, since fetching a plugin must not
-// hold up the next assignment.
+// hold up the next assignment. That goroutine answers on the request's reply subject
+// itself: micro's request is not to be touched once its handler has returned.
 func (inv *Invoker) assign(req micro.Request) {
 	var a control.Assignment
-	refuse := func(code string, err error) {
-		inv.log.Warn("assignment refused", "flare", a.Flare, "pack", a.Pack, "err", err)
-		b, _ := json.Marshal(control.AssignReply{Error: err.Error()})
-		if err := req.Error(code, err.Error(), b); err != nil {
-			inv.log.Warn("assignment reply lost", "flare", a.Flare, "pack", a.Pack, "err", err)
-		}
-	}
 	if err := json.Unmarshal(req.Data(), &a); err != nil {
-		refuse("400", fmt.Errorf("invoker: bad assignment: %w", err))
+		inv.refuse(req.Reply(), a, "400", fmt.Errorf("invoker: bad assignment: %w", err))
 		return
 	}
 	first, end := a.Ranks()
+	var err error
 	switch {
 	case a.Proto != control.Version:
-		refuse("400", fmt.Errorf("invoker: assignment of protocol level %d; this invoker speaks level %d", a.Proto, control.Version))
-		return
+		err = fmt.Errorf("invoker: assignment of protocol level %d; this invoker speaks level %d", a.Proto, control.Version)
 	case a.Size <= 0 || a.Granularity <= 0 || a.Pack < 0 || first >= end:
-		refuse("400", fmt.Errorf("invoker: pack %d of a flare of %d workers by %d is empty", a.Pack, a.Size, a.Granularity))
-		return
+		err = fmt.Errorf("invoker: pack %d of a flare of %d workers by %d is empty", a.Pack, a.Size, a.Granularity)
 	case a.Inputs != nil && len(a.Inputs) != end-first:
-		refuse("400", fmt.Errorf("invoker: %d inputs for the %d ranks of pack %d", len(a.Inputs), end-first, a.Pack))
-		return
+		err = fmt.Errorf("invoker: %d inputs for the %d ranks of pack %d", len(a.Inputs), end-first, a.Pack)
 	case a.Timeout <= 0:
-		refuse("400", fmt.Errorf("invoker: pack %d of flare %s came with no time left", a.Pack, a.Flare))
+		err = fmt.Errorf("invoker: pack %d of flare %s came with no time left", a.Pack, a.Flare)
+	}
+	if err != nil {
+		inv.refuse(req.Reply(), a, "400", err)
 		return
 	}
 	rp, ctx, err := inv.admit(a, end-first)
 	if err != nil {
-		refuse("409", err)
+		inv.refuse(req.Reply(), a, "409", err)
 		return
 	}
+	reply := req.Reply()
 	go func() {
 		defer inv.running.Done()
 		p, err := inv.setup(ctx, a)
 		if err != nil {
 			inv.release(a, rp)
-			refuse("500", err)
+			inv.refuse(reply, a, "500", err)
 			return
 		}
 		inv.mu.Lock()
 		rp.pack = p.pack
 		inv.mu.Unlock()
-		b, _ := json.Marshal(control.AssignReply{OK: true})
-		if err := req.Respond(b); err != nil {
-			inv.log.Warn("assignment reply lost", "flare", a.Flare, "pack", a.Pack, "err", err)
-		}
+		inv.respond(reply, a, control.AssignReply{OK: true}, "")
 		defer inv.release(a, rp)
 		p.run(ctx)
 	}()
+}
+
+// refuse answers an assignment with err, as a micro service error with the reply in
+// the body.
+func (inv *Invoker) refuse(reply string, a control.Assignment, code string, err error) {
+	inv.log.Warn("assignment refused", "flare", a.Flare, "pack", a.Pack, "err", err)
+	inv.respond(reply, a, control.AssignReply{Error: err.Error()}, code)
+}
+
+// respond publishes r on reply, with micro's error headers when code is set.
+func (inv *Invoker) respond(reply string, a control.Assignment, r control.AssignReply, code string) {
+	m := nats.NewMsg(reply)
+	m.Data, _ = json.Marshal(r)
+	if code != "" {
+		m.Header.Set(micro.ErrorHeader, r.Error)
+		m.Header.Set(micro.ErrorCodeHeader, code)
+	}
+	if err := inv.nc.PublishMsg(m); err != nil {
+		inv.log.Warn("assignment reply lost", "flare", a.Flare, "pack", a.Pack, "err", err)
+	}
 }
 
 // admit registers the pack, so that a cancel reaches it even while it is set up, and

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -37,6 +38,10 @@ func TestMain(m *testing.M) {
 }
 
 var pluginDir string
+
+// hangGuard bounds a wait that must end, so that a hang fails its test instead of
+// stalling the suite; it is no claim about speed.
+const hangGuard = time.Minute
 
 // env is a real embedded NATS server with JetStream and one invoker, driven by hand as
 // the gateway would: assignments by request, events from the events stream.
@@ -166,38 +171,45 @@ type packEnd struct {
 	started *control.Event
 	workers []control.WorkerEvent
 	logs    []control.LogLine
-	ended   control.Event
-	reports int // workers events seen
+	ended   *control.Event
+	parts   map[int]bool // workers events seen, by part
 }
 
-// collect reads events until packs packs have ended, with all their workers.
+func (p *packEnd) complete() bool { return p.ended != nil && len(p.parts) == p.ended.Reports }
+
+// collect reads events until packs packs have ended, with all their workers events,
+// in whatever order they come.
 func collect(t *testing.T, ch chan control.Event, packs int) map[int]*packEnd {
 	t.Helper()
 	out := map[int]*packEnd{}
 	timeout := time.After(time.Minute)
-	for ended := 0; ended < packs; {
+	for done := 0; done < packs; {
 		select {
 		case ev := <-ch:
 			p := out[ev.Pack]
 			if p == nil {
-				p = &packEnd{}
+				p = &packEnd{parts: map[int]bool{}}
 				out[ev.Pack] = p
 			}
+			was := p.complete()
 			switch ev.Kind {
 			case control.EventStarted:
 				p.started = &ev
 			case control.EventWorkers:
+				if p.parts[ev.Part] || ev.Part < 1 {
+					t.Fatalf("pack %d: workers event part %d again, or unnumbered", ev.Pack, ev.Part)
+				}
+				p.parts[ev.Part] = true
 				p.workers = append(p.workers, ev.Workers...)
-				p.reports++
 			case control.EventLogs:
 				p.logs = append(p.logs, ev.Lines...)
 			case control.EventEnded:
-				p.ended = ev
+				p.ended = &ev
 				p.workers = append(p.workers, ev.Workers...)
-				if p.reports != ev.Reports {
-					t.Fatalf("pack %d ended after %d workers events, says %d", ev.Pack, p.reports, ev.Reports)
-				}
-				ended++
+			}
+			if !was && p.complete() {
+				slices.SortFunc(p.workers, func(a, b control.WorkerEvent) int { return a.Rank - b.Rank })
+				done++
 			}
 		case <-timeout:
 			t.Fatalf("%d packs ended, want %d", len(out), packs)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/control"
@@ -159,14 +160,14 @@ func (p *packRun) flushLogs() {
 func (p *packRun) sendLogs(lines []control.LogLine, dropped int) {
 	size := 0
 	for _, l := range lines {
-		size += len(l.Message) + 96
-		for k, v := range l.Attrs {
-			size += len(k) + len(v) + 8
-		}
+		size += lineSize(l)
 	}
 	switch {
 	case size <= p.maxEvent:
-		p.report(control.Event{Kind: control.EventLogs, Lines: lines, Dropped: dropped})
+		if p.report(control.Event{Kind: control.EventLogs, Lines: lines, Dropped: dropped}) {
+			return
+		}
+		fallthrough
 	case len(lines) <= 1:
 		p.report(control.Event{Kind: control.EventLogs, Dropped: dropped + len(lines)})
 	default:
@@ -235,8 +236,7 @@ func (p *packRun) finish(ctx context.Context, errs []error, starts, ends []time.
 		if k == len(ws) {
 			break
 		}
-		p.report(control.Event{Kind: control.EventWorkers, Workers: ws[:k]})
-		reports++
+		reports += p.reportWorkers(ws[:k], reports+1)
 		ws = ws[k:]
 	}
 	counters := control.Counters(p.pack.Counters())
@@ -244,12 +244,79 @@ func (p *packRun) finish(ctx context.Context, errs []error, starts, ends []time.
 	if cause != nil {
 		end.Error = clip(cause.Error(), maxLogMessage)
 	}
-	p.report(end)
+	if !p.report(end) {
+		// Its workers are what made it too large: they go first, on their own.
+		end.Reports += p.reportWorkers(ws, reports+1)
+		end.Workers = nil
+		p.report(end)
+	}
 	p.log.Debug("pack ended", "status", packStatus, "workers", len(errs))
 }
 
-// workerSize estimates a worker's part of an event, in bytes.
-func workerSize(w control.WorkerEvent) int { return len(w.Result) + len(w.Error) + 200 }
+// reportWorkers sends ws in a workers event numbered part, or if it is refused, each
+// worker in one of its own, without its result if need be. It returns how many events
+// it sent.
+func (p *packRun) reportWorkers(ws []control.WorkerEvent, part int) int {
+	if p.report(control.Event{Kind: control.EventWorkers, Workers: ws, Part: part}) {
+		return 1
+	}
+	sent := 0
+	for _, w := range ws {
+		if !p.report(control.Event{Kind: control.EventWorkers, Workers: []control.WorkerEvent{w}, Part: part + sent}) {
+			w.Result, w.Status = nil, control.StatusFailed
+			w.Error = clip(w.Error, maxLogValue) + " (its result did not fit in an event)"
+			if !p.report(control.Event{Kind: control.EventWorkers, Workers: []control.WorkerEvent{w}, Part: part + sent}) {
+				continue
+			}
+		}
+		sent++
+	}
+	return sent
+}
+
+// workerSize is the size of a worker's part of an event, as JSON, near enough: its
+// result is JSON already, and its error and the other fields are counted as encoded.
+func workerSize(w control.WorkerEvent) int { return len(w.Result) + jsonLen(w.Error) + 200 }
+
+// lineSize is the size of a log line in an event, as JSON, near enough.
+func lineSize(l control.LogLine) int {
+	n := jsonLen(l.Message) + 100
+	for k, v := range l.Attrs {
+		n += jsonLen(k) + jsonLen(v) + 2
+	}
+	return n
+}
+
+// jsonLen is the length of s as a JSON string, quotes included, as encoding/json writes
+// it: <, > and & escaped, control characters, bad UTF-8 and the line separators
+// spelled out.
+func jsonLen(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
+				n += 2
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
+}
 
 // classify says how a worker ended, from its error and why its context ended.
 func classify(ctx context.Context, pack *comm.Pack, err error) control.Status {
@@ -274,10 +341,12 @@ func classify(ctx context.Context, pack *comm.Pack, err error) control.Status {
 	return control.StatusFailed
 }
 
-// report queues ev for the gateway and logs a failure.
-func (p *packRun) report(ev control.Event) {
+// report queues ev for the gateway, and says whether it could; it logs why not.
+func (p *packRun) report(ev control.Event) bool {
 	ev.Flare, ev.Pack, ev.Invoker, ev.Time = p.a.Flare, p.a.Pack, p.inv.opts.ID, time.Now()
 	if err := p.inv.events.add(ev); err != nil {
 		p.log.Error("event not sent", "type", ev.Kind, "err", err)
+		return false
 	}
+	return true
 }
