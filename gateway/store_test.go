@@ -97,3 +97,30 @@ func TestStoreLogsFit(t *testing.T) {
 		})
 	}
 }
+
+// TestRetention checks that the flares' buckets age their values out after the
+// retention, and the functions' do not, and that a gateway refuses a retention shorter
+// than the longest flare.
+func TestRetention(t *testing.T) {
+	c := newCluster(t, clusterOptions{gateway: Options{Retention: 48 * time.Hour}})
+	ctx := t.Context()
+	for _, tt := range []struct {
+		bucket string
+		ttl    time.Duration
+	}{{BucketFlares, 48 * time.Hour}, {BucketResults, 48 * time.Hour}, {BucketLogs, 48 * time.Hour}, {BucketFunctions, 0}} {
+		kv, err := c.gw.store.js.KeyValue(ctx, tt.bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.TTL() != tt.ttl {
+			t.Errorf("%s keeps values %s, want %s", tt.bucket, st.TTL(), tt.ttl)
+		}
+	}
+	if _, err := New(Options{Conn: c.conns[0], Retention: time.Hour}); err == nil || !strings.Contains(err.Error(), "retention") {
+		t.Errorf("a retention under the longest timeout: %v", err)
+	}
+}

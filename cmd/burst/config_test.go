@@ -68,6 +68,7 @@ func TestConfigCheck(t *testing.T) {
 		{"bad port", func(c *config) { c.NATSPort = 70000 }},
 		{"no data dir", func(c *config) { c.DataDir = "" }},
 		{"no flare timeout", func(c *config) { c.FlareTimeout = 0 }},
+		{"retention shorter than a flare may run", func(c *config) { c.Retention = time.Hour }},
 		// Without a route port of its own, the embedded server would ignore the routes.
 		{"routes without a cluster port", func(c *config) { c.Routes = []string{"nats://10.0.0.2:6222"} }},
 	}
