@@ -128,8 +128,11 @@ func TestEventsSurviveBrokenConnection(t *testing.T) {
 		if _, err := st.js.PublishAsync(control.EventSubject("01900000-0000-7000-8000-000000000001"), payload); err != nil {
 			t.Fatal(err)
 		}
-		if i == n/2 {
+		switch {
+		case i == n/2:
 			px.cut()
+		case i%1000 == 999:
+			<-st.js.PublishAsyncComplete() // within the publisher's bound of pending acks
 		}
 	}
 	<-st.js.PublishAsyncComplete()
