@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// Version is the level of the protocol that this build speaks.
-const Version = 1
+// Version is the level of the protocol that this build speaks. Level 2 added the limits
+// of an assignment and the isolation and health of a heartbeat.
+const Version = 2
 
 // Subjects and JetStream names of the control plane. Flare ids are UUIDs and invoker ids
 // are single subject tokens, so the wildcards never catch comm's data subjects
@@ -97,6 +98,39 @@ type Heartbeat struct {
 	Time    time.Time `json:"time"`
 	// Interval is how often the invoker beats, so that the gateway can tell a lost one.
 	Interval Duration `json:"interval"`
+	// Isolation is where uploaded functions run: IsolationProcess or IsolationNone.
+	Isolation Isolation `json:"isolation"`
+	// MemoryLimit says how a function's memory limit is enforced: "watchdog" (the
+	// invoker measures each function host and kills one over its limit, which also
+	// runs with GOMEMLIMIT), or "none" (functions run in the invoker's process).
+	MemoryLimit string `json:"memory_limit"`
+	// Health is empty while the invoker can run packs, else why not (it cannot start
+	// function hosts, say): the gateway places nothing on it.
+	Health string `json:"health,omitempty"`
+}
+
+// Isolation is where an invoker runs uploaded functions.
+type Isolation string
+
+const (
+	// IsolationProcess runs each pack of an uploaded function in a child process of
+	// the invoker, a function host; built-ins stay in the invoker.
+	IsolationProcess Isolation = "process"
+	// IsolationNone runs uploaded functions in the invoker's own process, as built-ins:
+	// for benchmarks and trusted single-user setups.
+	IsolationNone Isolation = "none"
+)
+
+// Limits bound what the workers of a flare may use. Zero means no bound of the
+// assignment's own (the invoker's defaults hold).
+type Limits struct {
+	// Memory is the bytes each worker may use, on top of the function host's own
+	// footprint; enforced only where functions run in hosts.
+	Memory int64 `json:"memory,omitempty"`
+	// LogBytes bounds the bytes each worker may log.
+	LogBytes int `json:"log_bytes,omitempty"`
+	// ResultBytes bounds one worker's JSON result.
+	ResultBytes int `json:"result_bytes,omitempty"`
 }
 
 // An Assignment asks an invoker to run one pack of a flare.
@@ -114,6 +148,7 @@ type Assignment struct {
 	// Input is every worker's input, unless Inputs gives one per rank of the pack.
 	Input  json.RawMessage   `json:"input,omitempty"`
 	Inputs []json.RawMessage `json:"inputs,omitempty"`
+	Limits Limits            `json:"limits,omitzero"`
 }
 
 // Ranks returns the pack's ranks, [first, end).

@@ -30,7 +30,7 @@ func Example() {
 	defer srv.Shutdown()
 	invConn, _ := cluster.ConnectInProcess(srv)
 	defer invConn.Close()
-	inv, _ := invoker.New(invoker.Options{Conn: invConn, Slots: 64, CacheDir: dir, Functions: examples.Builtins()})
+	inv, _ := invoker.New(invoker.Options{Conn: invConn, Slots: 64, CacheDir: dir, Functions: examples.Builtins(), HostNATS: srv.ClientURL()})
 	inv.Start(ctx)
 	defer inv.Shutdown(ctx)
 	gwConn, _ := cluster.ConnectInProcess(srv)

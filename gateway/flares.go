@@ -31,7 +31,10 @@ func (g *Gateway) postFlare(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	spec.builtin = fn.Builtin
+	if err := g.applyLimits(&spec, fn); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	f, err := g.submit(spec, fn)
 	if err != nil {
 		writeError(w, r, err)
@@ -80,6 +83,28 @@ func (g *Gateway) storeAccepted(ctx context.Context, f *flare) error {
 		}
 	}
 	return g.persist(ctx, f)
+}
+
+// applyLimits gives spec its function's limits: a timeout within the function's, its
+// timeout if the request set none, and the bounds its workers run with.
+func (g *Gateway) applyLimits(spec *flareSpec, fn FunctionRecord) error {
+	spec.builtin = fn.Builtin
+	l := g.opts.FunctionLimits
+	if !fn.Builtin {
+		l = fn.Limits.or(l) // a record from before limits has none
+		max := time.Duration(l.Timeout)
+		switch {
+		case spec.timeoutGiven && spec.timeout > max:
+			return errorf(http.StatusBadRequest, CodeBadRequest, "timeout %s is over function %s's limit of %s", spec.timeout, fn.Name, max)
+		case !spec.timeoutGiven:
+			spec.timeout = max
+		}
+	}
+	spec.limits = l.wire()
+	if fn.Builtin {
+		spec.limits.Memory = 0 // a built-in runs in the invoker
+	}
+	return nil
 }
 
 func boolParam(r *http.Request, name string) (bool, error) {

@@ -125,6 +125,11 @@ func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusConflict, CodeBuiltin, "%s is a built-in function; register the plugin under another name", name))
 		return
 	}
+	limits, err := parseLimits(r.URL.Query(), g.opts.FunctionLimits, g.opts.MaxFunctionLimits)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	tmp, err := os.CreateTemp(g.opts.TempDir, "burst-upload-*.so")
 	if err != nil {
 		writeError(w, r, err)
@@ -184,13 +189,13 @@ func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if rev != 0 && prev.Digest == digest {
-		writeJSON(w, http.StatusOK, prev) // the same plugin again: nothing changes
+	if rev != 0 && prev.Digest == digest && prev.Limits == limits {
+		writeJSON(w, http.StatusOK, prev) // the same plugin and limits again: nothing changes
 		return
 	}
 	f := FunctionRecord{
 		Name: name, Version: prev.Version + 1, Digest: digest, GoVersion: info.GoVersion,
-		Bytes: n, Created: time.Now().UTC(),
+		Bytes: n, Created: time.Now().UTC(), Limits: limits,
 	}
 	if err := g.store.putFunction(r.Context(), f, rev); err != nil {
 		if errors.Is(err, errConflict) {

@@ -94,6 +94,10 @@ type Options struct {
 	// are still read by id until Retention ages them out. Zero means
 	// DefaultIndexLimit.
 	IndexLimit int
+	// FunctionLimits are the limits of a function whose upload sets none, and
+	// MaxFunctionLimits the most an upload may set. Zero means DefaultLimits and
+	// MaxLimits.
+	FunctionLimits, MaxFunctionLimits Limits
 	// LeaveRunning makes Shutdown leave the flares that run on invokers running,
 	// recorded as they are, for the next gateway on the same store to finish; without
 	// it Shutdown cancels them. Queued flares are cancelled either way.
@@ -164,6 +168,13 @@ func New(opts Options) (*Gateway, error) {
 	setDefault(&opts.CheckTimeout, DefaultCheckTimeout)
 	setDefault(&opts.Retention, DefaultRetention)
 	setDefault(&opts.IndexLimit, DefaultIndexLimit)
+	setDefault(&opts.FunctionLimits, DefaultLimits)
+	setDefault(&opts.MaxFunctionLimits, MaxLimits)
+	if opts.FunctionLimits.Timeout == DefaultLimits.Timeout {
+		// A flare of a function that sets no timeout gets the gateway's default.
+		opts.FunctionLimits.Timeout = control.Duration(opts.DefaultTimeout)
+	}
+	opts.MaxFunctionLimits.Timeout = min(opts.MaxFunctionLimits.Timeout, control.Duration(opts.MaxTimeout))
 	if opts.DefaultTimeout > opts.MaxTimeout {
 		return nil, fmt.Errorf("gateway: default timeout %s is over the maximum %s", opts.DefaultTimeout, opts.MaxTimeout)
 	}
@@ -414,7 +425,7 @@ func (g *Gateway) getReadyz(w http.ResponseWriter, r *http.Request) {
 	case !g.nc.IsConnected():
 		writeError(w, r, errorf(http.StatusServiceUnavailable, CodeNotReady, "not connected to NATS (%s)", g.nc.Status()))
 	case n == 0:
-		writeError(w, r, errorf(http.StatusServiceUnavailable, CodeNotReady, "no invoker has joined"))
+		writeError(w, r, errorf(http.StatusServiceUnavailable, CodeNotReady, "no healthy invoker has joined (see GET /invokers)"))
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "invokers": n})
 	}

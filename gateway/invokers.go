@@ -31,20 +31,28 @@ type invokerState struct {
 
 func (st *invokerState) free() int { return st.hb.Slots - st.used }
 
+// live reports whether the invoker may get packs: it has joined, and says it is healthy.
+func (st *invokerState) live() bool { return st.joined && st.hb.Health == "" }
+
 // Statuses of an invoker on GET /invokers.
 const (
 	invokerReady      = "ready"
 	invokerRecovering = "recovering" // awaited after a gateway restart
 	invokerRefused    = "refused"
+	invokerUnhealthy  = "unhealthy" // it says it cannot run packs, and why
 )
 
 // InvokerInfo is an invoker as GET /invokers shows it.
 type InvokerInfo struct {
 	ID     string `json:"id"`
 	Status string `json:"status"`
-	// Reason says why a refused invoker gets no packs.
-	Reason        string            `json:"reason,omitempty"`
-	Proto         int               `json:"proto"`
+	// Reason says why a refused or unhealthy invoker gets no packs.
+	Reason string `json:"reason,omitempty"`
+	Proto  int    `json:"proto"`
+	// Isolation is where it runs uploaded functions, and MemoryLimit how their memory
+	// limits are enforced there.
+	Isolation     control.Isolation `json:"isolation,omitempty"`
+	MemoryLimit   string            `json:"memory_limit,omitempty"`
 	Host          string            `json:"host"`
 	Slots         int               `json:"slots"`
 	Used          int               `json:"used"`
@@ -59,7 +67,7 @@ type InvokerInfo struct {
 func (g *Gateway) liveInvokers() int {
 	n := 0
 	for _, st := range g.invokers {
-		if st.joined {
+		if st.live() {
 			n++
 		}
 	}
@@ -92,10 +100,10 @@ func (g *Gateway) onHeartbeat(m *nats.Msg) {
 		st = &invokerState{id: hb.ID}
 		g.invokers[hb.ID] = st
 	}
-	joined := !st.joined
+	joined, healed := !st.joined, st.hb.Health != "" && hb.Health == ""
 	st.hb, st.seen, st.joined = hb, time.Now(), true
 	var placed []*flare
-	if joined {
+	if joined || healed {
 		placed = g.scheduleLocked()
 	}
 	g.mu.Unlock()
@@ -234,8 +242,13 @@ func (g *Gateway) lose(st *invokerState, why string) {
 
 func (g *Gateway) listInvokers(w http.ResponseWriter, r *http.Request) {
 	info := func(st *invokerState, status string) InvokerInfo {
+		reason := st.refused
+		if status == invokerReady && st.hb.Health != "" {
+			status, reason = invokerUnhealthy, st.hb.Health
+		}
 		return InvokerInfo{
-			ID: st.hb.ID, Status: status, Reason: st.refused, Proto: st.hb.Proto, Host: st.hb.Host,
+			ID: st.hb.ID, Status: status, Reason: reason, Proto: st.hb.Proto, Host: st.hb.Host,
+			Isolation: st.hb.Isolation, MemoryLimit: st.hb.MemoryLimit,
 			Slots: st.hb.Slots, Used: st.used, Packs: st.packs, Backends: st.hb.Backends, Builtins: st.hb.Builtins,
 			Started: st.hb.Started, LastHeartbeat: st.seen,
 		}

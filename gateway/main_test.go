@@ -23,6 +23,7 @@ import (
 
 	natscluster "github.com/burstgo/burst/cluster"
 	"github.com/burstgo/burst/comm"
+	"github.com/burstgo/burst/control"
 	"github.com/burstgo/burst/functions"
 	"github.com/burstgo/burst/functions/examples"
 	"github.com/burstgo/burst/invoker"
@@ -32,6 +33,10 @@ import (
 // process, and in these tests the child is this test binary, which loads plugins exactly
 // as the in-process invoker does. Plugins are built once per test binary.
 func TestMain(m *testing.M) {
+	// The invokers start their function hosts from this test binary.
+	if invoker.IsHost(os.Args[1:]) {
+		os.Exit(invoker.HostMain(os.Args[1:]))
+	}
 	if len(os.Args) == 4 && os.Args[1] == "fn" && os.Args[2] == "check" {
 		if err := functions.WriteCheck(os.Stdout, os.Args[3]); err != nil {
 			os.Exit(1)
@@ -218,8 +223,20 @@ func openGate(name string) {
 }
 
 func (c *cluster) addInvoker(id string, slots int) *invoker.Invoker {
+	return c.addInvokerOpts(id, invokerOpts{slots: slots})
+}
+
+// invokerOpts are what a test changes of an invoker.
+type invokerOpts struct {
+	slots     int
+	isolation control.Isolation
+	hostExe   string
+}
+
+func (c *cluster) addInvokerOpts(id string, o invokerOpts) *invoker.Invoker {
 	inv, err := invoker.New(invoker.Options{
-		ID: id, Conn: c.connect(), Slots: slots, Heartbeat: 50 * time.Millisecond, Functions: testFunctions,
+		ID: id, Conn: c.connect(), Slots: o.slots, Heartbeat: 50 * time.Millisecond, Functions: testFunctions,
+		HostNATS: c.srv.ClientURL(), Isolation: o.isolation, HostExe: o.hostExe,
 		CacheDir: filepath.Join(c.dir, "plugins-"+id), Logger: testLogger(c.t),
 	})
 	if err != nil {

@@ -25,16 +25,17 @@ type placement struct {
 	st         *invokerState
 }
 
-// eligible reports whether st may run the flares of s. Called with g.mu held.
+// eligible reports whether st may run the flares of s: it has joined, it is healthy,
+// and it has the built-in. Called with g.mu held.
 func eligible(st *invokerState, s flareSpec) bool {
-	return st.joined && (!s.builtin || slices.Contains(st.hb.Builtins, s.function))
+	return st.live() && (!s.builtin || slices.Contains(st.hb.Builtins, s.function))
 }
 
 // capacityError says why the cluster can never run a flare of spec, or nil. Called with
 // g.mu held.
 func (g *Gateway) capacityError(s flareSpec) error {
 	if g.liveInvokers() == 0 {
-		return errorf(http.StatusServiceUnavailable, CodeNoInvokers, "no invoker has joined the cluster")
+		return errorf(http.StatusServiceUnavailable, CodeNoInvokers, "no healthy invoker has joined the cluster (see GET /invokers)")
 	}
 	total, largest := 0, 0
 	for _, st := range g.invokers {

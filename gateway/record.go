@@ -79,4 +79,6 @@ type FunctionRecord struct {
 	GoVersion string    `json:"go_version,omitempty"`
 	Bytes     int64     `json:"bytes,omitempty"`
 	Created   time.Time `json:"created,omitzero"`
+	// Limits bound its workers; a built-in has none of its own.
+	Limits Limits `json:"limits,omitzero"`
 }

@@ -41,9 +41,12 @@ type flareSpec struct {
 	inputs      []json.RawMessage
 	timeout     time.Duration
 	backend     control.Backend
-	// builtin is set once the function is found: a built-in runs only on the invokers
-	// that advertise it.
+	// timeoutGiven says whether the request set the timeout.
+	timeoutGiven bool
+	// builtin and limits are set once the function is found: a built-in runs only on
+	// the invokers that advertise it, and every flare carries its function's limits.
 	builtin bool
+	limits  control.Limits
 }
 
 func (s flareSpec) packs() int { return (s.size + s.granularity - 1) / s.granularity }
@@ -138,7 +141,7 @@ func (req *FlareRequest) check(l limits) (flareSpec, error) {
 		s.input = compact(req.Input)
 	}
 	if req.Timeout != nil {
-		s.timeout = time.Duration(*req.Timeout)
+		s.timeout, s.timeoutGiven = time.Duration(*req.Timeout), true
 		if s.timeout <= 0 || s.timeout > l.maxTimeout {
 			return bad("timeout %s: want more than 0 and at most %s", s.timeout, l.maxTimeout)
 		}

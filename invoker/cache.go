@@ -29,17 +29,19 @@ type functionCache struct {
 
 	mu      sync.Mutex
 	obs     jetstream.ObjectStore
-	entries map[string]*cacheEntry // by digest
+	entries map[string]*cacheEntry // loaded functions, by digest
+	files   map[string]*cacheEntry // plugin files in dir, checked, by digest
 }
 
 type cacheEntry struct {
-	done chan struct{} // closed when fn and err are set
+	done chan struct{} // closed when fn or path, and err, are set
 	fn   functions.Func
+	path string
 	err  error
 }
 
 func newFunctionCache(nc *nats.Conn, dir string, builtins map[string]functions.Func) *functionCache {
-	return &functionCache{nc: nc, dir: dir, builtins: builtins, entries: make(map[string]*cacheEntry)}
+	return &functionCache{nc: nc, dir: dir, builtins: builtins, entries: make(map[string]*cacheEntry), files: make(map[string]*cacheEntry)}
 }
 
 // function returns the function to run. Concurrent calls for one digest share one fetch.
@@ -79,6 +81,48 @@ func (c *functionCache) function(ctx context.Context, name, digest string) (func
 	}
 }
 
+// file returns the path of the plugin of digest in dir, fetched from the object store
+// if it is not there yet, for a function host to open. Concurrent calls for one digest
+// share one fetch; a failed one is tried again by the next call.
+func (c *functionCache) file(ctx context.Context, digest string) (string, error) {
+	if !validDigest(digest) {
+		return "", fmt.Errorf("invoker: digest %q is not a hex SHA-256", digest)
+	}
+	c.mu.Lock()
+	e := c.files[digest]
+	if e == nil {
+		e = &cacheEntry{done: make(chan struct{})}
+		c.files[digest] = e
+		c.mu.Unlock()
+		e.path, e.err = c.ensure(ctx, digest)
+		if e.err != nil {
+			c.mu.Lock()
+			delete(c.files, digest)
+			c.mu.Unlock()
+		}
+		close(e.done)
+	} else {
+		c.mu.Unlock()
+	}
+	select {
+	case <-e.done:
+		return e.path, e.err
+	case <-ctx.Done():
+		return "", context.Cause(ctx)
+	}
+}
+
+// ensure makes sure dir holds the plugin of digest, fetching it if needed.
+func (c *functionCache) ensure(ctx context.Context, digest string) (string, error) {
+	path := filepath.Join(c.dir, digest+".so")
+	if b, err := os.ReadFile(path); err != nil || hashHex(b) != digest {
+		if err := c.fetch(ctx, digest, path); err != nil {
+			return "", err
+		}
+	}
+	return path, nil
+}
+
 // opened holds the plugins this process has opened, by digest. A plugin opens once per
 // process: a second copy of the same content under another path would fail with
 // "plugin already loaded", and several invokers may share a process (tests, benchmarks).
@@ -95,18 +139,16 @@ func (c *functionCache) load(ctx context.Context, digest string) (functions.Func
 	if ok {
 		return fn, nil
 	}
-	path := filepath.Join(c.dir, digest+".so")
-	if b, err := os.ReadFile(path); err != nil || hashHex(b) != digest {
-		if err := c.fetch(ctx, digest, path); err != nil {
-			return nil, err
-		}
+	path, err := c.file(ctx, digest)
+	if err != nil {
+		return nil, err
 	}
 	opened.Lock()
 	defer opened.Unlock()
 	if fn, ok := opened.fns[digest]; ok {
 		return fn, nil
 	}
-	fn, err := functions.Load(path)
+	fn, err = functions.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("invoker: load plugin %s: %w", digest, err)
 	}

@@ -74,6 +74,25 @@ type Options struct {
 	// MaxResult bounds one worker's JSON result, in bytes; a larger one fails the
 	// worker. Zero means DefaultMaxResult.
 	MaxResult int
+	// Isolation is where uploaded functions run: control.IsolationProcess (the
+	// default: in function hosts, host.go) or control.IsolationNone (in this process).
+	// Built-ins always run in this process.
+	Isolation control.Isolation
+	// HostExe is the burst binary that runs as a function host (`burst host`). Empty
+	// means this process's own executable.
+	HostExe string
+	// HostNATS is the URL at which function hosts reach the NATS server. Without it,
+	// with process isolation, the invoker is unhealthy.
+	HostNATS string
+	// HostGrace is how long the packs of a host may take to stop after their flare's
+	// cancel or timeout before the host is killed. Zero means DefaultHostGrace.
+	HostGrace time.Duration
+	// HostIdle is how long a warm host waits for its function's next flare. Zero means
+	// DefaultHostIdle.
+	HostIdle time.Duration
+	// WatchInterval is how often the hosts' memory is read. Zero means
+	// DefaultWatchInterval.
+	WatchInterval time.Duration
 }
 
 // An Invoker runs the packs that the gateway assigns to it, one goroutine per rank.
@@ -88,6 +107,7 @@ type Invoker struct {
 	memory   comm.Transport
 	nats     comm.Transport
 	events   *outbox
+	hosts    *hostPool
 	service  micro.Service
 	// beatFailing is set while heartbeats fail to go out.
 	beatFailing atomic.Bool
@@ -112,7 +132,7 @@ type Invoker struct {
 type runningPack struct {
 	cancel context.CancelCauseFunc
 	ranks  int
-	pack   *comm.Pack // once set up
+	pack   *comm.Pack // once set up, unless it runs in a function host
 }
 
 // New checks opts and returns an invoker ready to Start.
@@ -134,6 +154,29 @@ func New(opts Options) (*Invoker, error) {
 	}
 	if opts.MaxResult == 0 {
 		opts.MaxResult = DefaultMaxResult
+	}
+	switch opts.Isolation {
+	case "":
+		opts.Isolation = control.IsolationProcess
+	case control.IsolationProcess, control.IsolationNone:
+	default:
+		return nil, fmt.Errorf("invoker: isolation %q: want %s or %s", opts.Isolation, control.IsolationProcess, control.IsolationNone)
+	}
+	if opts.HostExe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("invoker: no executable for function hosts: %w", err)
+		}
+		opts.HostExe = exe
+	}
+	if opts.HostGrace <= 0 {
+		opts.HostGrace = DefaultHostGrace
+	}
+	if opts.HostIdle <= 0 {
+		opts.HostIdle = DefaultHostIdle
+	}
+	if opts.WatchInterval <= 0 {
+		opts.WatchInterval = DefaultWatchInterval
 	}
 	host, _ := os.Hostname()
 	if opts.ID == "" {
@@ -173,6 +216,7 @@ func New(opts Options) (*Invoker, error) {
 		return nil, err
 	}
 	inv.events = events
+	inv.hosts = newHostPool(inv)
 	inv.base, inv.cancelBase = context.WithCancelCause(context.Background())
 	return inv, nil
 }
@@ -249,6 +293,10 @@ func (inv *Invoker) Start(ctx context.Context) error {
 		inv.unsubscribe()
 		return fmt.Errorf("invoker: flush: %w", err)
 	}
+	if inv.opts.Isolation == control.IsolationProcess {
+		inv.checkHosts()
+		inv.loops.Go(func() { inv.hosts.watch(inv.stop) })
+	}
 	inv.beat(control.SubjectHeartbeat)
 	inv.loops.Go(inv.heartbeats)
 	inv.loops.Go(func() { inv.events.run(inv.stop) })
@@ -291,6 +339,7 @@ func (inv *Invoker) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("invoker: packs still running or events undelivered at shutdown: %w", ctx.Err())
 	}
+	inv.hosts.close()
 	close(inv.stop)
 	inv.loops.Wait()
 	inv.beat(control.SubjectBye)
@@ -318,11 +367,19 @@ func (inv *Invoker) Heartbeat() control.Heartbeat {
 	inv.mu.Lock()
 	used, packs := inv.used, len(inv.packs)
 	inv.mu.Unlock()
-	return control.Heartbeat{
+	hb := control.Heartbeat{
 		Proto: control.Version, ID: inv.opts.ID, Host: inv.host, Slots: inv.opts.Slots, Used: used, Packs: packs,
 		Backends: control.Backends, Builtins: inv.builtins,
 		Started: inv.started, Time: time.Now(), Interval: control.Duration(inv.opts.Heartbeat),
+		Isolation: inv.opts.Isolation, MemoryLimit: "none",
 	}
+	if inv.opts.Isolation == control.IsolationProcess {
+		hb.MemoryLimit = "watchdog"
+		inv.hosts.mu.Lock()
+		hb.Health = inv.hosts.health
+		inv.hosts.mu.Unlock()
+	}
+	return hb
 }
 
 func (inv *Invoker) beat(subject string) {
@@ -335,6 +392,24 @@ func (inv *Invoker) beat(subject string) {
 		} else {
 			inv.log.Info("heartbeats work again")
 		}
+	}
+}
+
+// checkHosts starts a function host that only answers ready, and notes in the invoker's
+// health whether hosts can start.
+func (inv *Invoker) checkHosts() {
+	if inv.opts.HostNATS == "" {
+		inv.hosts.setHealth(errors.New("no NATS URL for function hosts (Options.HostNATS)"))
+		return
+	}
+	h := &hostProc{pool: inv.hosts, ready: make(chan struct{}), exited: make(chan struct{}), runs: make(map[control.PackRef]*hostedRun)}
+	err := h.start("")
+	if err == nil {
+		<-h.exited
+	}
+	inv.hosts.setHealth(err)
+	if err != nil {
+		inv.log.Error("cannot start function hosts: uploaded functions will not run here", "exe", inv.opts.HostExe, "err", err)
 	}
 }
 
@@ -394,6 +469,8 @@ func (inv *Invoker) cancel(m *nats.Msg) {
 			// missed: abort it as comm would, so its workers end as aborted.
 			rp.pack.Abort(errors.New(c.Reason))
 		case c.Status == control.StatusFailed:
+			// Not set up yet, or in a function host: runHosted tells the host once
+			// the pack is set up there.
 			rp.cancel(fmt.Errorf("%w: %s", comm.ErrAborted, c.Reason))
 		default:
 			rp.cancel(cause)
@@ -456,6 +533,20 @@ func (inv *Invoker) assign(req micro.Request) {
 		return
 	}
 	reply := req.Reply()
+	if a.Digest != "" && inv.opts.Isolation == control.IsolationProcess {
+		go func() {
+			defer inv.running.Done()
+			defer inv.release(a, rp)
+			inv.runHosted(ctx, a, func(err error) {
+				if err != nil {
+					inv.refuse(reply, a, "500", err)
+					return
+				}
+				inv.respond(reply, a, control.AssignReply{OK: true}, "")
+			})
+		}()
+		return
+	}
 	go func() {
 		defer inv.running.Done()
 		p, err := inv.setup(ctx, a)

@@ -16,16 +16,18 @@ const (
 )
 
 // logSink collects the lines a pack's workers log through w.Logger(), at most perRank
-// lines a rank, until the pack runner takes them to publish.
+// lines and perRankBytes bytes a rank, until the pack runner takes them to publish.
 type logSink struct {
-	first   int          // the pack's first rank
-	perRank int          // bound of lines per rank
-	level   slog.Level   // least level kept
-	forward slog.Handler // the invoker's own log, for lines that name no rank
+	first        int          // the pack's first rank
+	perRank      int          // bound of lines per rank
+	perRankBytes int          // bound of bytes per rank; 0: none
+	level        slog.Level   // least level kept
+	forward      slog.Handler // the process's own log, for lines that name no rank
 
 	mu      sync.Mutex
 	lines   []control.LogLine
 	counts  []int // lines kept per rank of the pack
+	bytes   []int // bytes kept per rank of the pack
 	kept    int   // lines kept in all
 	dropped int
 }
@@ -34,8 +36,9 @@ type logSink struct {
 // per flare anyway.
 const maxPackLines = 10000
 
-func newLogSink(first, ranks, perRank int, level slog.Level, forward slog.Handler) *logSink {
-	return &logSink{first: first, perRank: perRank, level: level, forward: forward, counts: make([]int, ranks)}
+func newLogSink(first, ranks, perRank, perRankBytes int, level slog.Level, forward slog.Handler) *logSink {
+	return &logSink{first: first, perRank: perRank, perRankBytes: perRankBytes, level: level, forward: forward,
+		counts: make([]int, ranks), bytes: make([]int, ranks)}
 }
 
 // take returns the lines logged since the last call and how many were dropped.
@@ -55,11 +58,13 @@ func (s *logSink) add(l control.LogLine) {
 		return
 	}
 	if i := l.Rank - s.first; i >= 0 && i < len(s.counts) {
-		if s.counts[i] >= s.perRank {
+		size := lineSize(l)
+		if s.counts[i] >= s.perRank || s.perRankBytes > 0 && s.bytes[i]+size > s.perRankBytes {
 			s.dropped++
 			return
 		}
 		s.counts[i]++
+		s.bytes[i] += size
 	}
 	s.kept++
 	s.lines = append(s.lines, l)

@@ -9,7 +9,7 @@ import (
 
 func TestLogHandler(t *testing.T) {
 	var forwarded strings.Builder
-	sink := newLogSink(10, 3, 2, slog.LevelInfo, slog.NewTextHandler(&forwarded, nil))
+	sink := newLogSink(10, 3, 2, 0, slog.LevelInfo, slog.NewTextHandler(&forwarded, nil))
 	// As comm builds a worker's logger.
 	pack := slog.New(sink.handler()).With("flare", "f", "pack", 3)
 	w := pack.With("rank", 11)

@@ -20,6 +20,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The invoker starts its function hosts from its own executable: this test binary.
+	if IsHost(os.Args[1:]) {
+		os.Exit(HostMain(os.Args[1:]))
+	}
 	var err error
 	pluginDir, err = os.MkdirTemp("", "burst-invoker-test-")
 	if err != nil {
@@ -72,6 +76,7 @@ func newEnv(t *testing.T, opts Options) *env {
 	if opts.Functions == nil {
 		opts.Functions = examples.Builtins()
 	}
+	opts.HostNATS = srv.ClientURL()
 	opts.Conn = e.connect()
 	if opts.CacheDir == "" {
 		opts.CacheDir = t.TempDir()

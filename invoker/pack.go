@@ -19,10 +19,10 @@ import (
 // logFlush is how often a running pack sends its workers' new log lines.
 const logFlush = 250 * time.Millisecond
 
-// packRun is one pack set up on this invoker: its function, its attachment to the
-// flare's transport and its workers' logs.
+// packRun is one pack set up to run: its function, its attachment to the flare's
+// transport and its workers' logs. It runs in the invoker's process or in a function
+// host (host.go); either way it tells the gateway what happens through report.
 type packRun struct {
-	inv        *Invoker
 	a          control.Assignment
 	first, end int
 	pack       *comm.Pack
@@ -31,21 +31,26 @@ type packRun struct {
 	log        *slog.Logger
 	maxResult  int // bytes of one worker's JSON result
 	maxEvent   int // estimated bytes of one event's workers or log lines
+	report     func(control.Event) bool
 }
 
-// setup finds the function and attaches the pack to its transport. Once it returns, the
-// pack's peers can reach it.
-func (inv *Invoker) setup(ctx context.Context, a control.Assignment) (*packRun, error) {
-	fn, err := inv.cache.function(ctx, a.Function, a.Digest)
-	if err != nil {
-		return nil, err
-	}
-	t, err := inv.transport(a.Backend)
-	if err != nil {
-		return nil, err
-	}
+// packEnv is what a pack runs with, wherever it runs.
+type packEnv struct {
+	log       *slog.Logger // the process's own log
+	logLines  int          // lines per worker
+	logLevel  slog.Level
+	maxResult int // bytes of one worker's result, unless the assignment's limits say less
+	payload   int // the NATS payload limit
+	// report queues an event for the gateway, Flare, Pack and Time set, and says
+	// whether it could.
+	report func(control.Event) bool
+}
+
+// newPackRun attaches pack a.Pack of its flare to transport t, to run fn. Once it
+// returns, the pack's peers can reach it.
+func newPackRun(ctx context.Context, a control.Assignment, fn functions.Func, t comm.Transport, env packEnv) (*packRun, error) {
 	first, end := a.Ranks()
-	logs := newLogSink(first, end-first, inv.opts.LogLines, inv.opts.LogLevel, inv.log.Handler())
+	logs := newLogSink(first, end-first, env.logLines, a.Limits.LogBytes, env.logLevel, env.log.Handler())
 	cfg := comm.Config{
 		Flare:       a.Flare,
 		Size:        a.Size,
@@ -59,12 +64,50 @@ func (inv *Invoker) setup(ctx context.Context, a control.Assignment) (*packRun, 
 	}
 	// A result must fit, with room to spare, in one event under the NATS payload limit,
 	// and an event holds at most a quarter of it besides its largest result.
-	payload := int(inv.nc.MaxPayload())
+	maxResult := min(env.maxResult, env.payload/2)
+	if r := a.Limits.ResultBytes; r > 0 {
+		maxResult = min(maxResult, r)
+	}
 	return &packRun{
-		inv: inv, a: a, first: first, end: end, pack: pack, fn: fn, logs: logs,
-		log:       inv.log.With("flare", a.Flare, "pack", a.Pack),
-		maxResult: min(inv.opts.MaxResult, payload/2), maxEvent: payload / 4,
+		a: a, first: first, end: end, pack: pack, fn: fn, logs: logs,
+		log:       env.log.With("flare", a.Flare, "pack", a.Pack),
+		maxResult: maxResult, maxEvent: env.payload / 4, report: env.report,
 	}, nil
+}
+
+// setup finds the function and attaches the pack to its transport, in this process.
+func (inv *Invoker) setup(ctx context.Context, a control.Assignment) (*packRun, error) {
+	fn, err := inv.cache.function(ctx, a.Function, a.Digest)
+	if err != nil {
+		return nil, err
+	}
+	t, err := inv.transport(a.Backend)
+	if err != nil {
+		return nil, err
+	}
+	return newPackRun(ctx, a, fn, t, inv.packEnv(a))
+}
+
+// packEnv is what a pack of a runs with in this process.
+func (inv *Invoker) packEnv(a control.Assignment) packEnv {
+	return packEnv{
+		log: inv.log, logLines: inv.opts.LogLines, logLevel: inv.opts.LogLevel, maxResult: inv.opts.MaxResult,
+		payload: int(inv.nc.MaxPayload()),
+		report: func(ev control.Event) bool {
+			ev.Flare, ev.Pack, ev.Time = a.Flare, a.Pack, time.Now()
+			return inv.forward(ev)
+		},
+	}
+}
+
+// forward queues ev, of a pack of this invoker, for the gateway.
+func (inv *Invoker) forward(ev control.Event) bool {
+	ev.Invoker = inv.opts.ID
+	if err := inv.events.add(ev); err != nil {
+		inv.log.Error("event not sent", "flare", ev.Flare, "pack", ev.Pack, "type", ev.Kind, "err", err)
+		return false
+	}
+	return true
 }
 
 // run runs the pack's workers, reports them and detaches the pack.
@@ -341,12 +384,4 @@ func classify(ctx context.Context, pack *comm.Pack, err error) control.Status {
 	return control.StatusFailed
 }
 
-// report queues ev for the gateway, and says whether it could; it logs why not.
-func (p *packRun) report(ev control.Event) bool {
-	ev.Flare, ev.Pack, ev.Invoker, ev.Time = p.a.Flare, p.a.Pack, p.inv.opts.ID, time.Now()
-	if err := p.inv.events.add(ev); err != nil {
-		p.log.Error("event not sent", "type", ev.Kind, "err", err)
-		return false
-	}
-	return true
-}
+

@@ -111,8 +111,9 @@ func TestFlushLogsUnderPayloadLimit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			flare := "logs" + strconv.Itoa(i)
 			ch := e.events(flare)
-			p := &packRun{inv: e.inv, a: control.Assignment{Flare: flare}, log: slog.New(slog.DiscardHandler),
-				logs: newLogSink(0, 10, tt.lines, slog.LevelInfo, nil), maxEvent: int(e.nc.MaxPayload()) / 4}
+			a := control.Assignment{Flare: flare}
+			p := &packRun{a: a, log: slog.New(slog.DiscardHandler), report: e.inv.packEnv(a).report,
+				logs: newLogSink(0, 10, tt.lines, 0, slog.LevelInfo, nil), maxEvent: int(e.nc.MaxPayload()) / 4}
 			for r := range tt.lines {
 				p.logs.add(control.LogLine{Rank: r % 10, Level: "INFO", Message: strings.Repeat("m", maxLogMessage), Attrs: attrs(tt.attrs)})
 			}

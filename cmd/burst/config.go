@@ -25,6 +25,8 @@ type config struct {
 	NATSURL   string `env:"NATS_URL"`
 	Slots     int    `env:"INVOKER_SLOTS" envDefault:"16384"`
 	InvokerID string `env:"INVOKER_ID"`
+	// Isolation is where the invoker runs uploaded functions: process or none.
+	Isolation string `env:"ISOLATION" envDefault:"process"`
 	// Clustering of the embedded NATS server, for several hosts.
 	ClusterName string   `env:"NATS_CLUSTER_NAME" envDefault:"burst"`
 	ClusterPort int      `env:"NATS_CLUSTER_PORT"`
@@ -105,6 +107,7 @@ func (c *config) natsFlags(fs *pflag.FlagSet, embedded bool) {
 func (c *config) invokerFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Slots, "slots", c.Slots, "worker slots of the invoker (BURST_INVOKER_SLOTS)")
 	fs.StringVar(&c.InvokerID, "invoker-id", c.InvokerID, "name of the invoker in the cluster; empty picks one (BURST_INVOKER_ID)")
+	fs.StringVar(&c.Isolation, "isolation", c.Isolation, "where uploaded functions run: process (a function host per pack) or none (in the invoker, trusted setups and benchmarks) (BURST_ISOLATION)")
 }
 
 func (c *config) gatewayFlags(fs *pflag.FlagSet) {
@@ -131,6 +134,8 @@ func (c *config) check() error {
 		return fmt.Errorf("shutdown timeout %s: want more than 0", c.ShutdownTimeout)
 	case c.FlareTimeout <= 0:
 		return fmt.Errorf("flare timeout %s: want more than 0", c.FlareTimeout)
+	case c.Isolation != "process" && c.Isolation != "none":
+		return fmt.Errorf("isolation %q: want process or none", c.Isolation)
 	case c.Retention < gateway.DefaultMaxTimeout:
 		return fmt.Errorf("retention %s: want at least %s, the longest a flare may run", c.Retention, gateway.DefaultMaxTimeout)
 	case len(c.Routes) > 0 && c.ClusterPort == 0 && c.NATSURL == "":

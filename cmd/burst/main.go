@@ -10,9 +10,16 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/burstgo/burst/invoker"
 )
 
 func main() {
+	if invoker.IsHost(os.Args[1:]) {
+		// A function host of an invoker of this binary (invoker/hostmain.go): not a
+		// command for people, and not one cobra parses.
+		os.Exit(invoker.HostMain(os.Args[1:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// After the first signal, a second one ends the process at once.

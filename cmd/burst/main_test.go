@@ -14,13 +14,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/burstgo/burst/invoker"
 )
 
 // TestMain doubles as `burst fn check PATH`: the gateway checks an uploaded plugin by
 // running its own executable, which in these tests is this test binary. With
 // asBinary=1 in its environment it is the burst binary, whole (processes.go).
 func TestMain(m *testing.M) {
-	if os.Getenv(asBinary) == "1" {
+	if os.Getenv(asBinary) == "1" || invoker.IsHost(os.Args[1:]) {
 		main()
 	}
 	if len(os.Args) > 1 && os.Args[1] == "fn" {

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/burstgo/burst/cluster"
+	"github.com/burstgo/burst/control"
 	"github.com/burstgo/burst/functions/examples"
 	"github.com/burstgo/burst/gateway"
 	"github.com/burstgo/burst/invoker"
@@ -99,6 +100,14 @@ func (n *node) connect(name string) (*nats.Conn, error) {
 	return nc, nil
 }
 
+// natsURL is where other processes of this node (function hosts) reach NATS.
+func (n *node) natsURL() string {
+	if n.srv != nil {
+		return n.srv.ClientURL()
+	}
+	return n.cfg.NATSURL
+}
+
 // close closes the connections and then the embedded server, which syncs JetStream's
 // store to disk.
 func (n *node) close() {
@@ -155,6 +164,8 @@ func (n *node) startInvoker(ctx context.Context) (*invoker.Invoker, error) {
 		ID:        id,
 		Conn:      nc,
 		Functions: examples.Builtins(),
+		Isolation: control.Isolation(n.cfg.Isolation),
+		HostNATS:  n.natsURL(),
 		Slots:     n.cfg.Slots,
 		CacheDir:  filepath.Join(n.cfg.DataDir, "plugins"),
 		Logger:    n.log.With("component", "invoker"),

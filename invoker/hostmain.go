@@ -1,0 +1,327 @@
+package invoker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/burstgo/burst/comm"
+	"github.com/burstgo/burst/control"
+	"github.com/burstgo/burst/functions"
+)
+
+// A function host is a child process of an invoker that runs the packs of one uploaded
+// function, so that whatever the function does (a panic in a goroutine of its own,
+// os.Exit, a fatal runtime error, memory without bound) ends that process, not the
+// invoker. It is the burst binary itself, started as `burst host` with hostCookie in its
+// environment; HostMain is its main.
+//
+// The host opens the plugin once, connects to NATS itself (the pack's comm traffic goes
+// from the host to the server, and the workers of a pack still share its memory), then
+// takes commands from the invoker on file descriptor 3 and answers on 4, a JSON value a
+// message: "run" a pack (it answers "setup" once the pack listens, forwards the pack's
+// events to the gateway through the invoker, and "done" once the pack is closed),
+// "cancel" a flare's packs, "exit". Its stdout and stderr are the function's and the
+// runtime's: the invoker keeps the last of them to say why a host died.
+
+// hostCookie is the environment variable an invoker sets for its hosts: `burst host` by
+// hand, without it, refuses to run.
+const hostCookie = "BURST_FUNCTION_HOST"
+
+// hostCookieValue tells the host it was started by an invoker of this protocol level.
+var hostCookieValue = fmt.Sprintf("burst-host-%d", control.Version)
+
+// IsHost reports whether this process was started by an invoker as a function host,
+// with args (os.Args[1:]) beginning with "host". A binary that may be an invoker's host
+// (the burst binary, a test binary standing for it) calls HostMain then.
+func IsHost(args []string) bool {
+	return len(args) > 0 && args[0] == "host" && os.Getenv(hostCookie) == hostCookieValue
+}
+
+// hostCmd is a command of the invoker to its host.
+type hostCmd struct {
+	Op string `json:"op"` // run, cancel, exit
+	// Run is the pack to run, with its limits.
+	Run *control.Assignment `json:"run,omitempty"`
+	// Memory is the host's soft memory limit (GOMEMLIMIT) while it runs Run.
+	Memory int64 `json:"memory,omitempty"`
+	// The flare and pack to cancel (Pack -1: all of the flare's), and how.
+	Flare  string         `json:"flare,omitempty"`
+	Pack   int            `json:"pack,omitempty"`
+	Status control.Status `json:"status,omitempty"`
+	Reason string         `json:"reason,omitempty"`
+}
+
+// hostMsg is a message of a host to its invoker.
+type hostMsg struct {
+	Op    string         `json:"op"` // ready, setup, event, done
+	Flare string         `json:"flare,omitempty"`
+	Pack  int            `json:"pack"`
+	Error string         `json:"error,omitempty"` // ready or setup failed
+	Event *control.Event `json:"event,omitempty"`
+	// Goroutines is the host's count when it is ready and once a pack is done: more
+	// after a pack than before it, and the function left some running.
+	Goroutines int `json:"goroutines,omitempty"`
+}
+
+// HostMain runs a function host: `burst host --plugin F --nats URL` (or `--check`, which
+// only answers ready). It returns the exit status.
+func HostMain(args []string) int {
+	fs := flag.NewFlagSet("host", flag.ContinueOnError)
+	plugin := fs.String("plugin", "", "the plugin to open")
+	url := fs.String("nats", "", "the NATS server to connect to")
+	check := fs.Bool("check", false, "answer ready and exit: the invoker checks that it can start hosts")
+	level := fs.String("log-level", "info", "least level of the host's own log")
+	if len(args) > 0 && args[0] == "host" {
+		args = args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if os.Getenv(hostCookie) != hostCookieValue {
+		fmt.Fprintln(os.Stderr, "burst host: an invoker starts this command; it is not meant to be run by hand")
+		return 2
+	}
+	in, out := os.NewFile(3, "commands"), os.NewFile(4, "messages")
+	if in == nil || out == nil {
+		fmt.Fprintln(os.Stderr, "burst host: no command pipes")
+		return 2
+	}
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(*level))
+	h := &host{
+		log:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})),
+		enc:   json.NewEncoder(out),
+		packs: make(map[control.PackRef]*hostedPack),
+	}
+	if *check {
+		h.send(hostMsg{Op: "ready"})
+		return 0
+	}
+	if err := h.open(*plugin, *url); err != nil {
+		h.send(hostMsg{Op: "ready", Error: err.Error()})
+		return 1
+	}
+	defer h.nc.Close()
+	h.base = h.warmUp()
+	h.send(hostMsg{Op: "ready", Goroutines: h.base})
+	return h.serve(in)
+}
+
+// host is the state of a function host.
+type host struct {
+	base   int // goroutines when ready
+	log    *slog.Logger
+	fn     functions.Func
+	nc     *nats.Conn
+	nats   comm.Transport
+	memory comm.Transport
+
+	encMu sync.Mutex
+	enc   *json.Encoder
+
+	mu        sync.Mutex
+	jetstream comm.Transport
+	packs     map[control.PackRef]*hostedPack
+	running   sync.WaitGroup
+}
+
+// hostedPack is a pack the host runs.
+type hostedPack struct {
+	cancel context.CancelCauseFunc
+	pack   *comm.Pack
+}
+
+func (h *host) open(plugin, url string) error {
+	fn, err := functions.Load(plugin)
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(url, nats.Name("burst-host"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("connect to NATS: %w", err)
+	}
+	h.fn, h.nc = fn, nc
+	h.nats = comm.NewNATSTransport(nc)
+	h.memory = comm.NewMemoryTransport()
+	return nil
+}
+
+// warmUp runs a pack of one worker and nothing to do, as a flare's, so that what stays
+// after every pack (the connection's machinery) is in place, and returns the count of
+// goroutines then: the count to which the host comes back after a pack, unless its
+// function left some running.
+func (h *host) warmUp() int {
+	ctx := context.Background()
+	p, err := comm.NewPack(ctx, comm.Config{Flare: fmt.Sprintf("host-warm-up-%d", os.Getpid()), Size: 1, Granularity: 1, Transport: h.nats}, 0)
+	if err == nil {
+		p.Run(ctx, func(context.Context, *comm.Worker) error { return nil })
+		p.Close()
+	}
+	return settled(0)
+}
+
+// settled returns the least goroutine count seen over a moment, or at once a count of
+// at most want: goroutines of a pack that are ending do not count.
+func settled(want int) int {
+	n := runtime.NumGoroutine()
+	for end := time.Now().Add(20 * time.Millisecond); n > want && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+		n = min(n, runtime.NumGoroutine())
+	}
+	return n
+}
+
+func (h *host) send(m hostMsg) {
+	h.encMu.Lock()
+	defer h.encMu.Unlock()
+	if err := h.enc.Encode(m); err != nil {
+		// The invoker is gone: so is the reason to run.
+		h.log.Error("invoker gone", "err", err)
+		os.Exit(1)
+	}
+}
+
+// serve takes commands until the invoker closes the pipe or says exit.
+func (h *host) serve(in io.Reader) int {
+	dec := json.NewDecoder(in)
+	for {
+		var c hostCmd
+		if err := dec.Decode(&c); err != nil {
+			// The invoker closed the pipe, or died: a host never outlives it.
+			return 0
+		}
+		switch c.Op {
+		case "run":
+			if c.Run == nil {
+				continue
+			}
+			a := *c.Run
+			if c.Memory > 0 {
+				debug.SetMemoryLimit(c.Memory)
+			}
+			h.running.Add(1)
+			go func() {
+				defer h.running.Done()
+				h.run(a)
+			}()
+		case "cancel":
+			h.cancel(c)
+		case "exit":
+			return 0
+		}
+	}
+}
+
+// run runs one pack and says when it is set up and when it is done.
+func (h *host) run(a control.Assignment) {
+	k := control.PackRef{Flare: a.Flare, Pack: a.Pack}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ctx, stop := context.WithTimeoutCause(ctx, time.Duration(a.Timeout)+deadlineSlack, ErrTimedOut)
+	defer stop()
+	hp := &hostedPack{cancel: cancel}
+	h.mu.Lock()
+	h.packs[k] = hp
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.packs, k)
+		idle := len(h.packs) == 0
+		h.mu.Unlock()
+		cancel(context.Canceled)
+		// Idle, the host counts its goroutines once those of the pack's subscriptions
+		// are gone, to tell whether the function left some behind; this one, about to
+		// end, is not counted.
+		n := 0
+		if idle {
+			n = settled(h.base+1) - 1
+		}
+		h.send(hostMsg{Op: "done", Flare: a.Flare, Pack: a.Pack, Goroutines: n})
+		if idle {
+			// And gives back what the pack took, for the next one's memory limit.
+			debug.SetMemoryLimit(math.MaxInt64)
+			debug.FreeOSMemory()
+		}
+	}()
+	p, err := h.setup(ctx, a)
+	if err != nil {
+		h.send(hostMsg{Op: "setup", Flare: a.Flare, Pack: a.Pack, Error: err.Error()})
+		return
+	}
+	h.mu.Lock()
+	hp.pack = p.pack
+	h.mu.Unlock()
+	h.send(hostMsg{Op: "setup", Flare: a.Flare, Pack: a.Pack})
+	p.run(ctx)
+}
+
+func (h *host) setup(ctx context.Context, a control.Assignment) (*packRun, error) {
+	var t comm.Transport
+	switch a.Backend {
+	case control.BackendNATS, "":
+		t = h.nats
+	case control.BackendMemory:
+		t = h.memory
+	case control.BackendJetStream:
+		h.mu.Lock()
+		if h.jetstream == nil {
+			js, err := comm.NewJetStreamTransport(h.nc, comm.JetStreamOptions{})
+			if err != nil {
+				h.mu.Unlock()
+				return nil, fmt.Errorf("host: jetstream transport: %w", err)
+			}
+			h.jetstream = js
+		}
+		t = h.jetstream
+		h.mu.Unlock()
+	default:
+		return nil, fmt.Errorf("host: unknown backend %q", a.Backend)
+	}
+	return newPackRun(ctx, a, h.fn, t, packEnv{
+		log: h.log, logLines: DefaultLogLines, logLevel: slog.LevelInfo, maxResult: DefaultMaxResult,
+		payload: int(h.nc.MaxPayload()),
+		report: func(ev control.Event) bool {
+			ev.Flare, ev.Pack, ev.Time = a.Flare, a.Pack, time.Now()
+			h.send(hostMsg{Op: "event", Flare: a.Flare, Pack: a.Pack, Event: &ev})
+			return true
+		},
+	})
+}
+
+// cancel stops a flare's packs as Invoker.cancel does.
+func (h *host) cancel(c hostCmd) {
+	cause := ErrCancelled
+	if c.Status == control.StatusTimedOut {
+		cause = ErrTimedOut
+	}
+	if c.Reason != "" {
+		cause = reasonError{kind: cause, reason: c.Reason}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, hp := range h.packs {
+		if k.Flare != c.Flare || c.Pack >= 0 && k.Pack != c.Pack {
+			continue
+		}
+		switch {
+		case c.Status == control.StatusFailed && hp.pack != nil:
+			hp.pack.Abort(errors.New(c.Reason))
+		case c.Status == control.StatusFailed:
+			hp.cancel(fmt.Errorf("%w: %s", comm.ErrAborted, c.Reason))
+		default:
+			hp.cancel(cause)
+		}
+	}
+}
