@@ -29,19 +29,18 @@ type functionCache struct {
 
 	mu      sync.Mutex
 	obs     jetstream.ObjectStore
-	entries map[string]*cacheEntry // loaded functions, by digest
-	files   map[string]*cacheEntry // plugin files in dir, checked, by digest
+	entries map[string]*cacheEntry[functions.Func] // loaded functions, by digest
+	files   map[string]*cacheEntry[string]         // plugin files in dir, checked, by digest
 }
 
-type cacheEntry struct {
-	done chan struct{} // closed when fn or path, and err, are set
-	fn   functions.Func
-	path string
+type cacheEntry[T any] struct {
+	done chan struct{} // closed when v and err are set
+	v    T
 	err  error
 }
 
 func newFunctionCache(nc *nats.Conn, dir string, builtins map[string]functions.Func) *functionCache {
-	return &functionCache{nc: nc, dir: dir, builtins: builtins, entries: make(map[string]*cacheEntry), files: make(map[string]*cacheEntry)}
+	return &functionCache{nc: nc, dir: dir, builtins: builtins, entries: make(map[string]*cacheEntry[functions.Func]), files: make(map[string]*cacheEntry[string])}
 }
 
 // function returns the function to run. Concurrent calls for one digest share one fetch.
@@ -56,59 +55,44 @@ func (c *functionCache) function(ctx context.Context, name, digest string) (func
 	if !validDigest(digest) {
 		return nil, fmt.Errorf("invoker: digest %q is not a hex SHA-256", digest)
 	}
-	c.mu.Lock()
-	e := c.entries[digest]
-	if e == nil {
-		e = &cacheEntry{done: make(chan struct{})}
-		c.entries[digest] = e
-		c.mu.Unlock()
-		e.fn, e.err = c.load(ctx, digest)
-		if e.err != nil {
-			// Let a later assignment try again: the failure may have been the fetch.
-			c.mu.Lock()
-			delete(c.entries, digest)
-			c.mu.Unlock()
-		}
-		close(e.done)
-	} else {
-		c.mu.Unlock()
-	}
-	select {
-	case <-e.done:
-		return e.fn, e.err
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	}
+	return once(ctx, &c.mu, c.entries, digest, func() (functions.Func, error) { return c.load(ctx, digest) })
 }
 
 // file returns the path of the plugin of digest in dir, fetched from the object store
-// if it is not there yet, for a function host to open. Concurrent calls for one digest
-// share one fetch; a failed one is tried again by the next call.
+// if it is not there yet, for a function host to open.
 func (c *functionCache) file(ctx context.Context, digest string) (string, error) {
 	if !validDigest(digest) {
 		return "", fmt.Errorf("invoker: digest %q is not a hex SHA-256", digest)
 	}
-	c.mu.Lock()
-	e := c.files[digest]
+	return once(ctx, &c.mu, c.files, digest, func() (string, error) { return c.ensure(ctx, digest) })
+}
+
+// once runs do for key unless entries has its answer or another call is running it,
+// and waits for the answer. Concurrent calls for one key share one do; a failed one is
+// forgotten, so that a later call tries again (the failure may have been a fetch).
+func once[T any](ctx context.Context, mu *sync.Mutex, entries map[string]*cacheEntry[T], key string, do func() (T, error)) (T, error) {
+	mu.Lock()
+	e := entries[key]
 	if e == nil {
-		e = &cacheEntry{done: make(chan struct{})}
-		c.files[digest] = e
-		c.mu.Unlock()
-		e.path, e.err = c.ensure(ctx, digest)
+		e = &cacheEntry[T]{done: make(chan struct{})}
+		entries[key] = e
+		mu.Unlock()
+		e.v, e.err = do()
 		if e.err != nil {
-			c.mu.Lock()
-			delete(c.files, digest)
-			c.mu.Unlock()
+			mu.Lock()
+			delete(entries, key)
+			mu.Unlock()
 		}
 		close(e.done)
 	} else {
-		c.mu.Unlock()
+		mu.Unlock()
 	}
 	select {
 	case <-e.done:
-		return e.path, e.err
+		return e.v, e.err
 	case <-ctx.Done():
-		return "", context.Cause(ctx)
+		var zero T
+		return zero, context.Cause(ctx)
 	}
 }
 

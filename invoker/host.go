@@ -62,16 +62,16 @@ const (
 type hostPool struct {
 	inv *Invoker
 
-	mu      sync.Mutex
-	idle    map[string][]*hostProc // warm hosts, by function digest
-	busy    map[*hostProc]struct{}
+	mu   sync.Mutex
+	idle map[string][]*hostProc // warm hosts, by function digest
+	busy map[*hostProc]struct{}
 	// finishing counts, by digest, the busy hosts whose packs have all ended and are
 	// closing: soon warm, and worth a moment's wait rather than a new host.
 	finishing map[string]int
-	freed     chan struct{} // closed, and replaced, when a host is released
-	byFlare map[string]*hostProc // the host of a memory flare's packs
-	health  string               // why hosts cannot start, if they cannot
-	closed  bool
+	freed     chan struct{}        // closed, and replaced, when a host is released
+	byFlare   map[string]*hostProc // the host of a memory flare's packs
+	health    string               // why hosts cannot start, if they cannot
+	closed    bool
 }
 
 func newHostPool(inv *Invoker) *hostPool {
@@ -96,13 +96,13 @@ type hostProc struct {
 	cmdW  *os.File
 
 	mu         sync.Mutex
-	holders    int                // packs that acquired it and did not release it yet
+	holders    int                            // packs that acquired it and did not release it yet
 	runs       map[control.PackRef]*hostedRun // packs in the host
-	flare      string             // whose packs it runs; "" when idle
-	baseRSS    int64              // resident bytes when ready
-	base       int                // goroutines when ready
-	limit      int64              // resident bytes it may use while it runs packs
-	killReason string             // why the invoker killed it
+	flare      string                         // whose packs it runs; "" when idle
+	baseRSS    int64                          // resident bytes when ready
+	base       int                            // goroutines when ready
+	limit      int64                          // resident bytes it may use while it runs packs
+	killReason string                         // why the invoker killed it
 	killStatus control.Status
 	finishing  bool // counted in the pool's finishing
 	retire     bool // leaked goroutines: not to be reused

@@ -3,7 +3,6 @@ package invoker
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -302,26 +301,11 @@ func (h *host) setup(ctx context.Context, a control.Assignment) (*packRun, error
 
 // cancel stops a flare's packs as Invoker.cancel does.
 func (h *host) cancel(c hostCmd) {
-	cause := ErrCancelled
-	if c.Status == control.StatusTimedOut {
-		cause = ErrTimedOut
-	}
-	if c.Reason != "" {
-		cause = reasonError{kind: cause, reason: c.Reason}
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for k, hp := range h.packs {
-		if k.Flare != c.Flare || c.Pack >= 0 && k.Pack != c.Pack {
-			continue
-		}
-		switch {
-		case c.Status == control.StatusFailed && hp.pack != nil:
-			hp.pack.Abort(errors.New(c.Reason))
-		case c.Status == control.StatusFailed:
-			hp.cancel(fmt.Errorf("%w: %s", comm.ErrAborted, c.Reason))
-		default:
-			hp.cancel(cause)
+		if k.Flare == c.Flare && (c.Pack < 0 || k.Pack == c.Pack) {
+			stopPack(hp.pack, hp.cancel, c.Status, c.Reason)
 		}
 	}
 }

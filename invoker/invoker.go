@@ -449,32 +449,36 @@ func (inv *Invoker) cancel(m *nats.Msg) {
 		inv.log.Warn("bad cancel", "err", err)
 		return
 	}
-	cause := ErrCancelled
-	if c.Status == control.StatusTimedOut {
-		cause = ErrTimedOut
-	}
-	if c.Reason != "" {
-		cause = reasonError{kind: cause, reason: c.Reason}
-	}
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	inv.cancelled[c.Flare] = time.Now()
 	for k, rp := range inv.packs {
-		if k.Flare != c.Flare {
-			continue
+		if k.Flare == c.Flare {
+			// A pack in a function host has no pack here: runHosted tells the host
+			// once the pack is set up there.
+			stopPack(rp.pack, rp.cancel, c.Status, c.Reason)
 		}
-		switch {
-		case c.Status == control.StatusFailed && rp.pack != nil:
-			// The gateway relays another pack's failure, which this pack may have
-			// missed: abort it as comm would, so its workers end as aborted.
-			rp.pack.Abort(errors.New(c.Reason))
-		case c.Status == control.StatusFailed:
-			// Not set up yet, or in a function host: runHosted tells the host once
-			// the pack is set up there.
-			rp.cancel(fmt.Errorf("%w: %s", comm.ErrAborted, c.Reason))
-		default:
-			rp.cancel(cause)
+	}
+}
+
+// stopPack stops a pack as a Cancel of status and reason says: a relayed failure aborts
+// it as comm would, so that its workers end aborted (or, before it is set up, cancels
+// it with comm's abort); a cancel or a timeout cancels its context with the reason.
+func stopPack(pack *comm.Pack, cancel context.CancelCauseFunc, status control.Status, reason string) {
+	switch {
+	case status == control.StatusFailed && pack != nil:
+		pack.Abort(errors.New(reason))
+	case status == control.StatusFailed:
+		cancel(fmt.Errorf("%w: %s", comm.ErrAborted, reason))
+	default:
+		cause := ErrCancelled
+		if status == control.StatusTimedOut {
+			cause = ErrTimedOut
 		}
+		if reason != "" {
+			cause = reasonError{kind: cause, reason: reason}
+		}
+		cancel(cause)
 	}
 }
 

@@ -383,5 +383,3 @@ func classify(ctx context.Context, pack *comm.Pack, err error) control.Status {
 	}
 	return control.StatusFailed
 }
-
-
