@@ -29,7 +29,7 @@ const (
 	DefaultTimeout        = 5 * time.Minute
 	DefaultMaxTimeout     = 24 * time.Hour
 	DefaultAssignTimeout  = 30 * time.Second
-	DefaultGrace          = 2 * time.Second
+	DefaultGrace          = 3 * time.Second
 	DefaultQueueLimit     = 10000
 	DefaultLogLines       = 10000
 	DefaultCheckTimeout   = time.Minute
@@ -77,7 +77,9 @@ type Options struct {
 	// DefaultRecoverWait.
 	RecoverWait time.Duration
 	// Grace is how long a cancelled or timed-out flare waits for its packs' last
-	// reports before it is recorded without them. Zero means DefaultGrace.
+	// reports before it is recorded without them. Zero means DefaultGrace, a second
+	// more than an invoker gives a function host to stop before it kills it, so that
+	// the kill is in the record.
 	Grace time.Duration
 	// QueueLimit bounds the flares waiting for slots (429 above). Zero means
 	// DefaultQueueLimit.

@@ -172,3 +172,38 @@ func TestUnhealthyInvoker(t *testing.T) {
 	c.apiError("POST", "/flares", map[string]any{"function": "hello"}, http.StatusServiceUnavailable, CodeNoInvokers)
 	c.apiError("GET", "/readyz", nil, http.StatusServiceUnavailable, CodeNotReady)
 }
+
+// TestFunctionLimits sets limits with an upload, and checks that the record shows them
+// and that flares keep to them.
+func TestFunctionLimits(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	so := mustRead(t, plugin(t, "functions/examples/hello/plugin"))
+	for _, bad := range []string{"memory=lots", "memory=512", "memory=8GiB", "timeout=soon", "timeout=100h", "result_bytes=0", "colour=blue"} {
+		c.apiError("PUT", "/functions/greet?"+bad, so, http.StatusBadRequest, CodeBadRequest)
+	}
+	plain := call[FunctionRecord](c, "PUT", "/functions/plain", so, http.StatusCreated)
+	if plain.Limits != (Limits{Memory: 256 << 20, Timeout: control.Duration(DefaultTimeout), LogBytes: 1 << 20, ResultBytes: 1 << 20}) {
+		t.Errorf("default limits %+v", plain.Limits)
+	}
+	fn := call[FunctionRecord](c, "PUT", "/functions/greet?memory=64MiB&timeout=2s&result_bytes=100&log_bytes=4KiB", so, http.StatusCreated)
+	want := Limits{Memory: 64 << 20, Timeout: control.Duration(2 * time.Second), LogBytes: 4 << 10, ResultBytes: 100}
+	if fn.Limits != want {
+		t.Fatalf("limits %+v, want %+v", fn.Limits, want)
+	}
+	if got := call[FunctionRecord](c, "GET", "/functions/greet", nil, http.StatusOK); got.Limits != want {
+		t.Errorf("GET shows %+v", got.Limits)
+	}
+	// The same plugin with other limits is a new version.
+	if v2 := call[FunctionRecord](c, "PUT", "/functions/greet?memory=64MiB&timeout=2s&result_bytes=100&log_bytes=4KiB&memory=65MiB", so, http.StatusOK); v2.Version != 2 {
+		t.Errorf("new limits: version %d, want 2", v2.Version)
+	}
+	c.apiError("POST", "/flares", map[string]any{"function": "greet", "timeout": "5s"}, http.StatusBadRequest, CodeBadRequest)
+	rec := c.run(map[string]any{"function": "greet", "input": "short"})
+	if rec.Status != control.StatusSucceeded || time.Duration(rec.Timeout) != 2*time.Second {
+		t.Errorf("flare %s %q with timeout %s, want succeeded with the function's 2s", rec.Status, rec.Error, rec.Timeout)
+	}
+	rec = c.run(map[string]any{"function": "greet", "input": strings.Repeat("x", 200)})
+	if rec.Status != control.StatusFailed || !strings.Contains(rec.Error, "over the 100-byte bound") {
+		t.Errorf("large result: %s %q", rec.Status, rec.Error)
+	}
+}

@@ -72,3 +72,23 @@ func TestClip(t *testing.T) {
 		}
 	}
 }
+
+// TestLogBytes bounds a worker's lines by bytes as well as by count.
+func TestLogBytes(t *testing.T) {
+	sink := newLogSink(0, 2, 100, 1000, slog.LevelInfo, nil)
+	w := slog.New(sink.handler()).With("rank", 1)
+	for range 20 {
+		w.Info(strings.Repeat("m", 200))
+	}
+	slog.New(sink.handler()).With("rank", 0).Info("the other rank has room")
+	lines, dropped := sink.take()
+	kept := 0
+	for _, l := range lines {
+		if l.Rank == 1 {
+			kept++
+		}
+	}
+	if kept != 3 || dropped != 17 || len(lines) != 4 {
+		t.Errorf("rank 1 kept %d lines, %d dropped, %d in all; want 3, 17 and 4", kept, dropped, len(lines))
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -231,4 +232,121 @@ func TestServeKilledUnderAFlare(t *testing.T) {
 			t.Errorf("worker %+v: want failed, with its start kept", w)
 		}
 	}
+}
+
+// hostilePlugin builds gateway/testdata/hostile with `burst fn build`, once per test
+// binary.
+var hostilePlugin = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "burst-cmd-hostile-")
+	if err != nil {
+		return "", err
+	}
+	so := filepath.Join(dir, "hostile.so")
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"fn", "build", "../../gateway/testdata/hostile", "-o", so}, nil, &out, &errOut); code != 0 {
+		return "", fmt.Errorf("fn build: exit %d: %s", code, errOut.String())
+	}
+	return so, nil
+})
+
+// request sends a request to the API and decodes the answer into a T.
+func request[T any](t *testing.T, method, url string, body []byte, want int) T {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var v T
+	if resp.StatusCode != want || json.Unmarshal(b, &v) != nil {
+		t.Fatalf("%s %s: %d %s, want %d", method, url, resp.StatusCode, b, want)
+	}
+	return v
+}
+
+// TestServeSurvivesHostileFunctions runs `burst serve` as a process and gives it, one
+// after the other, functions that panic in a goroutine, call os.Exit, allocate without
+// bound and loop without looking at their context, each beside a bystander flare: the
+// server answers throughout, the bystanders succeed, and a SIGTERM with a loop running
+// still ends it cleanly, without waiting out its shutdown timeout.
+func TestServeSurvivesHostileFunctions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a plugin and runs processes")
+	}
+	so, err := hostilePlugin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(filepath.Dir(so))
+	plugin, err := os.ReadFile(so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpPort := freePort(t)
+	api := "http://127.0.0.1:" + strconv.Itoa(httpPort)
+	data := t.TempDir()
+	serve := start(t, "serve", "--data", data, "--http", "127.0.0.1:"+strconv.Itoa(httpPort), "--nats-port", "-1",
+		"--shutdown-timeout", "1m")
+	waitHTTP(t, api+"/readyz")
+	request[gateway.FunctionRecord](t, "PUT", api+"/functions/hostile", plugin, http.StatusCreated)
+	request[gateway.FunctionRecord](t, "PUT", api+"/functions/hungry?memory=32MiB", plugin, http.StatusCreated)
+	for _, tt := range []struct {
+		flare  string
+		status control.Status
+		says   string
+	}{
+		{`{"function":"hostile","size":2,"input":"panic"}`, control.StatusFailed, "panic: hostile goroutine"},
+		{`{"function":"hostile","input":"exit"}`, control.StatusFailed, "exited with status 1"},
+		{`{"function":"hungry","input":"alloc"}`, control.StatusFailed, "killed: over its 32 MiB memory limit"},
+		{`{"function":"hostile","input":"spin","timeout":"2s"}`, control.StatusTimedOut, "timed out after 2s"},
+	} {
+		var bystander gateway.Record
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			bystander = request[gateway.Record](t, "POST", api+"/flares?wait=true", []byte(`{"function":"sleep","size":4,"input":"300ms"}`), http.StatusOK)
+		})
+		rec := request[gateway.Record](t, "POST", api+"/flares?wait=true", []byte(tt.flare), http.StatusOK)
+		wg.Wait()
+		if rec.Status != tt.status || !strings.Contains(rec.Error, tt.says) {
+			t.Errorf("%s: %s %q, want %s saying %q", tt.flare, rec.Status, rec.Error, tt.status, tt.says)
+		}
+		if bystander.Status != control.StatusSucceeded {
+			t.Errorf("bystander of %s: %s %q", tt.flare, bystander.Status, bystander.Error)
+		}
+		waitHTTP(t, api+"/readyz")
+	}
+	// A loop that ignores its context, and a SIGTERM.
+	spin := postFlare(t, api, `{"function":"hostile","input":"spin"}`)
+	waitRunning(t, api, spin.ID)
+	if hosts(data) == 0 {
+		t.Fatal("no function host runs the spinning pack")
+	}
+	serve.stop(t, syscall.SIGTERM)
+	if code := serve.cmd.ProcessState.ExitCode(); code != 0 || strings.Contains(serve.out.String(), "still running at shutdown") {
+		t.Errorf("serve exited %d:\n%s", code, serve.out.String())
+	}
+	if n := hosts(data); n != 0 {
+		t.Errorf("%d function hosts outlived serve", n)
+	}
+}
+
+// hosts counts the processes whose command line names a plugin under data: function
+// hosts of a server with that data directory.
+func hosts(data string) int {
+	n := 0
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), "host") && strings.Contains(string(b), data) {
+			if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && !strings.Contains(string(st), ") Z ") {
+				n++
+			}
+		}
+	}
+	return n
 }
