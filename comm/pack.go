@@ -170,7 +170,13 @@ func NewPack(ctx context.Context, cfg Config, index int) (*Pack, error) {
 		p.worker[i] = &Worker{p: p, rank: r, log: log.With("rank", r)}
 		p.worker[i].box.slots = make(map[msgKey]chan message)
 	}
-	link, err := cfg.Transport.Open(ctx, cfg.Flare, index, p.deliver, p.remoteAbort)
+	var link Link = aloneLink{}
+	var err error
+	if packs > 1 {
+		// A flare of one pack has nobody to talk to over the transport: it is spared
+		// its subscriptions (and, on JetStream, its stream).
+		link, err = cfg.Transport.Open(ctx, cfg.Flare, index, p.deliver, p.remoteAbort)
+	}
 	p.link = link
 	close(p.linked)
 	if err != nil {
@@ -390,3 +396,15 @@ func (g *Group) Close() error {
 	errs = append(errs, g.cfg.Transport.EndFlare(context.Background(), g.cfg.Flare))
 	return errors.Join(errs...)
 }
+
+// aloneLink is the link of the only pack of a flare: there is no other pack to send to
+// or to tell of an abort.
+type aloneLink struct{}
+
+var _ Link = aloneLink{}
+
+func (aloneLink) Send(_ context.Context, pack int, _ []byte) error {
+	return fmt.Errorf("%w: pack %d of a flare of one pack", ErrBadArgument, pack)
+}
+func (aloneLink) Abort(string) error { return nil }
+func (aloneLink) Close() error       { return nil }

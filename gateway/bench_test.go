@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -72,11 +73,15 @@ func median(ds []time.Duration) time.Duration {
 // with a Go load generator of 64 concurrent clients.
 func BenchmarkThroughput(b *testing.B) {
 	c := newCluster(b, clusterOptions{})
+	b.ReportMetric(throughput(b, c, []byte(`{"function":"hello"}`)), "flares/s")
+}
+
+// throughput posts b.N blocking flares of body from 64 clients and returns flares/s.
+func throughput(b *testing.B, c *cluster, body []byte) float64 {
 	const clients = 64
 	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
-	body := []byte(`{"function":"hello"}`)
 	var failed atomic.Int64
 	post := func() {
 		resp, err := client.Post(c.url+"/flares?wait=true", "application/json", bytes.NewReader(body))
@@ -90,9 +95,12 @@ func BenchmarkThroughput(b *testing.B) {
 			failed.Add(1)
 		}
 	}
-	for range clients { // warm the connections
-		post()
+	// Warm the connections, and as many function hosts as there are clients.
+	var warm sync.WaitGroup
+	for range clients {
+		warm.Go(post)
 	}
+	warm.Wait()
 	b.ResetTimer()
 	start := time.Now()
 	var next atomic.Int64
@@ -109,5 +117,118 @@ func BenchmarkThroughput(b *testing.B) {
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d flares failed", n)
 	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "flares/s")
+	return float64(b.N) / elapsed.Seconds()
+}
+
+// The function hosts against uploaded functions run in the invoker (isolation none),
+// in one run:
+//
+//	go test -run '^$' -bench Hosted -benchtime 20x ./gateway
+//
+// Startup: 960 workers of the hello plugin in packs of 48 (20 hosts), warm: the hosts of
+// a first flare are there for the next. Cold: the first flare of a new version of a
+// function, of one worker: its plugin fetched, a host started, the plugin opened (each
+// round uploads the plugin with a byte more, a new digest). Throughput: blocking
+// single-worker flares of the hello plugin, 64 clients. Pair: 64 MiB from one pack to
+// another, and a round trip of 8 bytes, timed inside the flare by the pingpong plugin.
+
+func BenchmarkHosted(b *testing.B) {
+	for _, iso := range []control.Isolation{control.IsolationProcess, control.IsolationNone} {
+		b.Run("isolation="+string(iso), func(b *testing.B) {
+			b.Run("Startup/N=1", func(b *testing.B) { benchHostedStartup(b, iso, 1, 1) })
+			b.Run("Startup/N=960/g=48", func(b *testing.B) { benchHostedStartup(b, iso, 960, 48) })
+			if iso == control.IsolationProcess {
+				b.Run("Cold/N=1", func(b *testing.B) { benchHostedCold(b) })
+			}
+			b.Run("Throughput", func(b *testing.B) { benchHostedThroughput(b, iso) })
+			b.Run("Pair/64MiB", func(b *testing.B) { benchHostedPair(b, iso, 64<<20, 1) })
+			b.Run("RoundTrip/8B", func(b *testing.B) { benchHostedPair(b, iso, 8, 2000) })
+		})
+	}
+}
+
+// hostedCluster is a cluster whose invoker runs uploaded functions with iso, and the
+// hello and pingpong plugins registered.
+func hostedCluster(b *testing.B, iso control.Isolation) *cluster {
+	c := newCluster(b, clusterOptions{isolation: iso})
+	call[FunctionRecord](c, "PUT", "/functions/greet", mustRead(b, plugin(b, "functions/examples/hello/plugin")), http.StatusCreated)
+	call[FunctionRecord](c, "PUT", "/functions/pingpong", mustRead(b, plugin(b, "gateway/testdata/pingpong")), http.StatusCreated)
+	return c
+}
+
+// timeFlare posts body with ?wait=true and returns POST → every worker running.
+func timeFlare(b *testing.B, c *cluster, client *http.Client, body string) time.Duration {
+	t0 := time.Now()
+	resp, err := client.Post(c.url+"/flares?wait=true", "application/json", strings.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rec Record
+	err = json.NewDecoder(resp.Body).Decode(&rec)
+	resp.Body.Close()
+	if err != nil || rec.Status != control.StatusSucceeded {
+		b.Fatalf("%v: %s %q", err, rec.Status, rec.Error)
+	}
+	last := rec.Workers[0].Start
+	for _, w := range rec.Workers {
+		if w.Start.After(last) {
+			last = w.Start
+		}
+	}
+	return last.Sub(t0)
+}
+
+func benchHostedStartup(b *testing.B, iso control.Isolation, size, g int) {
+	c := hostedCluster(b, iso)
+	client := &http.Client{}
+	body := fmt.Sprintf(`{"function":"greet","size":%d,"granularity":%d}`, size, g)
+	timeFlare(b, c, client, body) // the hosts start
+	var running []time.Duration
+	for b.Loop() {
+		running = append(running, timeFlare(b, c, client, body))
+	}
+	b.ReportMetric(median(running).Seconds()*1e3, "ms-running")
+}
+
+func benchHostedCold(b *testing.B) {
+	c := hostedCluster(b, control.IsolationProcess)
+	so := mustRead(b, plugin(b, "functions/examples/hello/plugin"))
+	client := &http.Client{}
+	var running []time.Duration
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		// A byte more after the ELF image: a new digest, a new version, which no
+		// host has open.
+		so = append(so, 0)
+		call[FunctionRecord](c, "PUT", "/functions/cold", so, map[bool]int{true: http.StatusCreated, false: http.StatusOK}[i == 0])
+		b.StartTimer()
+		running = append(running, timeFlare(b, c, client, `{"function":"cold"}`))
+	}
+	b.ReportMetric(median(running).Seconds()*1e3, "ms-running")
+}
+
+func benchHostedThroughput(b *testing.B, iso control.Isolation) {
+	c := hostedCluster(b, iso)
+	b.ReportMetric(throughput(b, c, []byte(`{"function":"greet"}`)), "flares/s")
+}
+
+func benchHostedPair(b *testing.B, iso control.Isolation, size, rounds int) {
+	c := hostedCluster(b, iso)
+	flare := map[string]any{"function": "pingpong", "size": 2, "granularity": 1, "input": map[string]int{"bytes": size, "rounds": rounds}}
+	var per []time.Duration
+	for b.Loop() {
+		rec := c.run(flare)
+		var r struct {
+			NS int64 `json:"ns_per_round"`
+		}
+		if err := json.Unmarshal(rec.Results[1], &r); err != nil {
+			b.Fatalf("%s %q: %s", rec.Status, rec.Error, rec.Results)
+		}
+		per = append(per, time.Duration(r.NS))
+	}
+	m := median(per)
+	b.ReportMetric(float64(m.Nanoseconds())/1e3, "µs/round")
+	if size >= 1<<20 {
+		b.ReportMetric(float64(size)/m.Seconds()/(1<<30), "GiB/s")
+	}
 }

@@ -120,6 +120,7 @@ type clusterOptions struct {
 	dir        string // JetStream store; empty means a new temporary one
 	slots      []int  // one invoker per entry; nil means one with the default slots
 	maxPayload int32  // the NATS server's; zero means the embedded server's default
+	isolation  control.Isolation
 	gateway    Options
 }
 
@@ -146,7 +147,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 		o.slots = []int{0}
 	}
 	for i, slots := range o.slots {
-		c.addInvoker(fmt.Sprintf("inv%d", i), slots)
+		c.addInvokerOpts(fmt.Sprintf("inv%d", i), invokerOpts{slots: slots, isolation: o.isolation})
 	}
 	c.startGateway(o.gateway)
 	c.waitInvokers(len(o.slots))

@@ -20,18 +20,21 @@ import (
 )
 
 // The invoker's side of function hosts (hostmain.go is the host's). A host runs the
-// packs of one function version: one pack at a time, or the packs of one flare of the
-// memory backend, which share its memory. Hosts are kept warm: after its packs are done a
-// host waits, plugin open and NATS connected, for the next flare of its function, for
-// Options.HostIdle; a host whose function left goroutines running behind it is retired
-// rather than reused. Why this unit:
+// packs of one flare that an invoker has, of one function version; each pack is a comm
+// pack of its own, as in the invoker, and those of a memory flare share its memory.
+// Hosts are kept warm: after a flare a host waits, plugin open and NATS connected, for
+// the next flare of its function, for Options.HostIdle; a host whose function left
+// goroutines running behind it is retired rather than reused. Why this unit:
 //
-//   - A pack is the unit of shared memory, so it cannot be split over processes; a
-//     process per pack keeps a crash, a memory limit and a kill to the flare that
-//     caused it.
+//   - A pack is the unit of shared memory, so it cannot be split over processes, and a
+//     flare is the unit of failure (one worker's failure aborts it): a process per flare
+//     and invoker keeps a crash, a memory limit and a kill to the flare that caused it,
+//     and no other.
+//   - One process for all the flare's packs on the invoker, rather than one per pack:
+//     960 workers in 20 packs are one process, not 20 that share two cores.
 //   - Reuse keeps the cost of a process start and a plugin open (tens of milliseconds)
 //     to the first flare of a version on an invoker, and to flares that need more hosts
-//     than are warm; the others start their workers in a warm host in well under a
+//     than are warm; the others start their workers in a warm host in about a
 //     millisecond.
 //   - A warm host may hold what an earlier flare of the same function left in its
 //     globals, as a warm OpenWhisk container does; a function must not rely on either.
@@ -69,7 +72,7 @@ type hostPool struct {
 	// closing: soon warm, and worth a moment's wait rather than a new host.
 	finishing map[string]int
 	freed     chan struct{}        // closed, and replaced, when a host is released
-	byFlare   map[string]*hostProc // the host of a memory flare's packs
+	byFlare   map[string]*hostProc // the host of a flare's packs
 	health    string               // why hosts cannot start, if they cannot
 	closed    bool
 }
@@ -113,8 +116,8 @@ type hostProc struct {
 type hostedRun struct {
 	a        control.Assignment
 	setup    chan error    // the host's answer to run
-	finished chan struct{} // closed once the pack is closed in the host, or the host is gone
-	done     chan struct{} // closed after finished, once the host is told apart as leaking or not
+	finished chan struct{} // closed once its ended event went to the gateway, or the host is gone
+	done     chan struct{} // closed once the pack is closed in the host, or the host is gone
 	running  bool          // set up in the host: its workers ran
 	reported map[int]bool  // ranks whose end went to the gateway
 	parts    int           // workers events forwarded
@@ -123,8 +126,8 @@ type hostedRun struct {
 	finishOnce sync.Once
 }
 
-// acquire returns a host for pack a of the function at plugin: the host of a's flare if
-// it is a memory flare that has one, a warm one, or a new one.
+// acquire returns a host for pack a of the function at plugin: the host of the other
+// packs of a's flare on this invoker if they have one, a warm one, or a new one.
 func (p *hostPool) acquire(ctx context.Context, a control.Assignment, plugin string) (*hostProc, error) {
 	p.mu.Lock()
 	if p.closed {
@@ -132,11 +135,11 @@ func (p *hostPool) acquire(ctx context.Context, a control.Assignment, plugin str
 		return nil, ErrShutdown
 	}
 	var h *hostProc
-	if a.Backend == control.BackendMemory {
-		h = p.byFlare[a.Flare]
-	}
 	var wait <-chan time.Time
 	for h == nil {
+		if h = p.byFlare[a.Flare]; h != nil {
+			break
+		}
 		for h == nil && len(p.idle[a.Digest]) > 0 {
 			idle := p.idle[a.Digest]
 			c := idle[len(idle)-1]
@@ -176,9 +179,7 @@ func (p *hostPool) acquire(ctx context.Context, a control.Assignment, plugin str
 	h.holders++
 	h.mu.Unlock()
 	p.busy[h] = struct{}{}
-	if a.Backend == control.BackendMemory {
-		p.byFlare[a.Flare] = h
-	}
+	p.byFlare[a.Flare] = h
 	p.mu.Unlock()
 	if fresh {
 		h.readyErr = h.start(plugin)
@@ -248,6 +249,7 @@ func (h *hostProc) start(plugin string) error {
 		return fmt.Errorf("start %s: %w", inv.opts.HostExe, err)
 	}
 	h.pid = h.cmd.Process.Pid
+	inv.log.Debug("function host started", "pid", h.pid, "function", h.digest)
 	h.cmdW = cmdW
 	h.enc = json.NewEncoder(cmdW)
 	readyc := make(chan hostMsg, 1)
@@ -309,20 +311,19 @@ func (h *hostProc) read(r *os.File, readyc chan<- hostMsg) {
 			h.mu.Lock()
 			hr := h.runs[k]
 			delete(h.runs, k)
-			leaked := len(h.runs) == 0 && m.Goroutines > h.base
-			if leaked {
-				h.retire = true
-			}
 			h.mu.Unlock()
 			if hr != nil {
 				hr.finish()
 				close(hr.done)
 			}
-			if leaked {
-				h.pool.inv.log.Info("function host retired: the function left goroutines running", "pid", h.pid,
-					"goroutines", m.Goroutines, "at start", h.base)
-				h.pool.retireIdle(h)
-			}
+		case "leaked":
+			h.mu.Lock()
+			h.retire = true
+			h.mu.Unlock()
+			h.pool.inv.log.Info("function host retired: its function left goroutines running", "pid", h.pid,
+				"goroutines", m.Goroutines, "at start", h.base)
+			// Not from this goroutine: stopping the host waits for it to be read out.
+			go h.pool.retireIdle(h)
 		}
 	}
 	r.Close()
@@ -363,6 +364,11 @@ func (h *hostProc) forward(m hostMsg) {
 	}
 	h.mu.Unlock()
 	h.pool.inv.forward(ev)
+	if hr != nil && ev.Kind == control.EventEnded {
+		// Its workers are done: the host may take the next flare while the pack
+		// closes.
+		hr.finish()
+	}
 	if allEnded {
 		h.pool.mu.Lock()
 		h.pool.finishing[h.digest]++
@@ -464,6 +470,9 @@ func (h *hostProc) runPack(ctx context.Context, a control.Assignment) (*hostedRu
 	h.flare = a.Flare
 	if a.Limits.Memory > 0 {
 		if h.limit == 0 {
+			// The host's own footprint: what it holds now, idle, which may include
+			// what an earlier flare left for the collector.
+			h.baseRSS = rss(h.pid)
 			h.limit = h.baseRSS
 		}
 		h.limit += a.Limits.Memory * int64(end-first)

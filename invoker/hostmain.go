@@ -32,7 +32,8 @@ import (
 // takes commands from the invoker on file descriptor 3 and answers on 4, a JSON value a
 // message: "run" a pack (it answers "setup" once the pack listens, forwards the pack's
 // events to the gateway through the invoker, and "done" once the pack is closed),
-// "cancel" a flare's packs, "exit". Its stdout and stderr are the function's and the
+// "cancel" a flare's packs, "exit". Idle for a moment, it says "leaked" if it has more
+// goroutines than after its warm-up. Its stdout and stderr are the function's and the
 // runtime's: the invoker keeps the last of them to say why a host died.
 
 // hostCookie is the environment variable an invoker sets for its hosts: `burst host` by
@@ -65,13 +66,13 @@ type hostCmd struct {
 
 // hostMsg is a message of a host to its invoker.
 type hostMsg struct {
-	Op    string         `json:"op"` // ready, setup, event, done
+	Op    string         `json:"op"` // ready, setup, event, done, leaked
 	Flare string         `json:"flare,omitempty"`
 	Pack  int            `json:"pack"`
 	Error string         `json:"error,omitempty"` // ready or setup failed
 	Event *control.Event `json:"event,omitempty"`
-	// Goroutines is the host's count when it is ready and once a pack is done: more
-	// after a pack than before it, and the function left some running.
+	// Goroutines is the host's count when it is ready, and when it is idle and finds it
+	// has more (leaked): its function left some running.
 	Goroutines int `json:"goroutines,omitempty"`
 }
 
@@ -121,7 +122,7 @@ func HostMain(args []string) int {
 
 // host is the state of a function host.
 type host struct {
-	base   int // goroutines when ready
+	base   int // goroutines when idle: after the warm-up, or the JetStream transport's start
 	log    *slog.Logger
 	fn     functions.Func
 	nc     *nats.Conn
@@ -134,6 +135,8 @@ type host struct {
 	mu        sync.Mutex
 	jetstream comm.Transport
 	packs     map[control.PackRef]*hostedPack
+	idleSince time.Time // when it last became idle
+	rebase    bool      // a transport was made: count the goroutines to come back to again
 	running   sync.WaitGroup
 }
 
@@ -156,6 +159,44 @@ func (h *host) open(plugin, url string) error {
 	h.nats = comm.NewNATSTransport(nc)
 	h.memory = comm.NewMemoryTransport()
 	return nil
+}
+
+// leakCheckAfter is how long a host is idle before it counts its goroutines.
+const leakCheckAfter = 100 * time.Millisecond
+
+// checkLeaks counts the host's goroutines once it has been idle for a moment, and tells
+// the invoker if its function left some running: the host is retired, not reused.
+// Called when the host becomes idle.
+func (h *host) checkLeaks() {
+	h.mu.Lock()
+	h.idleSince = time.Now()
+	since := h.idleSince
+	h.mu.Unlock()
+	time.AfterFunc(leakCheckAfter, func() {
+		idle := func() bool {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return len(h.packs) == 0 && h.idleSince.Equal(since)
+		}
+		if !idle() {
+			return // busy again since: checked when it is idle next
+		}
+		n := settled(h.base+1) - 1 // this goroutine is not the function's
+		if !idle() {
+			return
+		}
+		h.mu.Lock()
+		rebase := h.rebase
+		if rebase {
+			// A transport made since keeps goroutines of its own: the count now is
+			// the one to come back to.
+			h.base, h.rebase = n, false
+		}
+		h.mu.Unlock()
+		if !rebase && n > h.base {
+			h.send(hostMsg{Op: "leaked", Goroutines: n})
+		}
+	})
 }
 
 // warmUp runs a pack of one worker and nothing to do, as a flare's, so that what stays
@@ -240,18 +281,10 @@ func (h *host) run(a control.Assignment) {
 		idle := len(h.packs) == 0
 		h.mu.Unlock()
 		cancel(context.Canceled)
-		// Idle, the host counts its goroutines once those of the pack's subscriptions
-		// are gone, to tell whether the function left some behind; this one, about to
-		// end, is not counted.
-		n := 0
+		h.send(hostMsg{Op: "done", Flare: a.Flare, Pack: a.Pack})
 		if idle {
-			n = settled(h.base+1) - 1
-		}
-		h.send(hostMsg{Op: "done", Flare: a.Flare, Pack: a.Pack, Goroutines: n})
-		if idle {
-			// And gives back what the pack took, for the next one's memory limit.
 			debug.SetMemoryLimit(math.MaxInt64)
-			debug.FreeOSMemory()
+			h.checkLeaks()
 		}
 	}()
 	p, err := h.setup(ctx, a)
@@ -281,7 +314,7 @@ func (h *host) setup(ctx context.Context, a control.Assignment) (*packRun, error
 				h.mu.Unlock()
 				return nil, fmt.Errorf("host: jetstream transport: %w", err)
 			}
-			h.jetstream = js
+			h.jetstream, h.rebase = js, true
 		}
 		t = h.jetstream
 		h.mu.Unlock()
