@@ -14,7 +14,7 @@
 // plugin, 429 queue full, 503 no capacity; every answer has an X-Request-Id, which the
 // request log names):
 //
-//	PUT    /functions/{name}       register a plugin (.so body); 201 new, 200 new version
+//	PUT    /functions/{name}       register a plugin (.so body), ?memory=&timeout=&log_bytes=&result_bytes=; 201 new, 200 new version
 //	GET    /functions              built-ins and plugins; GET/DELETE /functions/{name}
 //	POST   /flares                 {"function","size","granularity","input"|"inputs","timeout","backend"}
 //	                               202 and the record, or with ?wait=true 200 and the record with results
@@ -58,5 +58,7 @@
 //   - The built-in functions are those the invokers advertise in their heartbeats; a
 //     flare of a built-in goes only to the invokers that have it.
 //   - A plugin is checked in a child process (Options.Exe fn check), stored once by
-//     SHA-256 digest in the object store, and never loaded in the gateway.
+//     SHA-256 digest in the object store, and never loaded in the gateway. Its limits
+//     (limits.go) are set with the upload and travel with every flare of it; a new
+//     upload of the same plugin with other limits is a new version.
 package gateway

@@ -4,6 +4,13 @@
 // store and cached on disk), builds the pack with comm.NewPack on the flare's transport,
 // runs one goroutine per rank and reports every worker to the gateway as events.
 //
+// Built-ins run in the invoker's process. An uploaded function runs in a function host
+// (host.go, hostmain.go): a child process, the burst binary as `burst host`, one per
+// flare and function, kept warm for the function's next flare, so that a panic in a
+// goroutine of the function's, os.Exit, memory without bound or a loop that ignores its
+// context ends that flare and nothing else. Options.Isolation none runs them in the
+// invoker too. docs/isolation.md tells what it protects and what not.
+//
 //	inv, _ := invoker.New(invoker.Options{Conn: nc, Slots: 1024, Functions: examples.Builtins()})
 //	inv.Start(ctx)
 //	defer inv.Shutdown(ctx)
