@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -50,10 +49,17 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// start runs `burst args...`; the test's end kills it if it still runs.
+// start runs `burst args...`, this test binary standing for burst; the test's end kills
+// it if it still runs.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(os.Args[0], args...), out: &syncBuffer{}}
+	return startBinary(t, os.Args[0], args...)
+}
+
+// startBinary runs `bin args...` as start does.
+func startBinary(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), out: &syncBuffer{}}
 	p.cmd.Env = append(os.Environ(), asBinary+"=1", "BURST_LOG_LEVEL=debug")
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -234,19 +240,18 @@ func TestServeKilledUnderAFlare(t *testing.T) {
 	}
 }
 
-// hostilePlugin builds gateway/testdata/hostile with `burst fn build`, once per test
-// binary.
-var hostilePlugin = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "burst-cmd-hostile-")
+// realBinary builds the burst binary, once per test binary, for the tests that must run
+// the real thing, and returns its path.
+var realBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "burst-cmd-binary-")
 	if err != nil {
 		return "", err
 	}
-	so := filepath.Join(dir, "hostile.so")
-	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"fn", "build", "../../gateway/testdata/hostile", "-o", so}, nil, &out, &errOut); code != 0 {
-		return "", fmt.Errorf("fn build: exit %d: %s", code, errOut.String())
+	bin := filepath.Join(dir, "burst")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	return so, nil
+	return bin, nil
 })
 
 // request sends a request to the API and decodes the answer into a T.
@@ -269,7 +274,7 @@ func request[T any](t *testing.T, method, url string, body []byte, want int) T {
 	return v
 }
 
-// TestServeSurvivesHostileFunctions runs `burst serve` as a process and gives it, one
+// TestServeSurvivesHostileFunctions builds burst, runs `burst serve` and gives it, one
 // after the other, functions that panic in a goroutine, call os.Exit, allocate without
 // bound and loop without looking at their context, each beside a bystander flare: the
 // server answers throughout, the bystanders succeed, and a SIGTERM with a loop running
@@ -278,11 +283,16 @@ func TestServeSurvivesHostileFunctions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a plugin and runs processes")
 	}
-	so, err := hostilePlugin()
+	bin, err := realBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(filepath.Dir(so))
+	defer os.RemoveAll(filepath.Dir(bin))
+	// The plugin as a user builds it: with the binary that serves it.
+	so := filepath.Join(t.TempDir(), "hostile.so")
+	if out, err := exec.Command(bin, "fn", "build", "../../gateway/testdata/hostile", "-o", so).CombinedOutput(); err != nil {
+		t.Fatalf("burst fn build: %v\n%s", err, out)
+	}
 	plugin, err := os.ReadFile(so)
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +300,7 @@ func TestServeSurvivesHostileFunctions(t *testing.T) {
 	httpPort := freePort(t)
 	api := "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	data := t.TempDir()
-	serve := start(t, "serve", "--data", data, "--http", "127.0.0.1:"+strconv.Itoa(httpPort), "--nats-port", "-1",
+	serve := startBinary(t, bin, "serve", "--data", data, "--http", "127.0.0.1:"+strconv.Itoa(httpPort), "--nats-port", "-1",
 		"--shutdown-timeout", "1m")
 	waitHTTP(t, api+"/readyz")
 	request[gateway.FunctionRecord](t, "PUT", api+"/functions/hostile", plugin, http.StatusCreated)
