@@ -91,7 +91,9 @@ func (g *Gateway) applyLimits(spec *flareSpec, fn FunctionRecord) error {
 	spec.builtin = fn.Builtin
 	l := g.opts.FunctionLimits
 	if !fn.Builtin {
-		l = fn.Limits.or(l) // a record from before limits has none
+		// A record from before limits has none; one from before a restart with smaller
+		// maxima has larger ones.
+		l = fn.Limits.or(l).within(g.opts.MaxFunctionLimits)
 		max := time.Duration(l.Timeout)
 		switch {
 		case spec.timeoutGiven && spec.timeout > max:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,39 +102,162 @@ func spinnerPID(t *testing.T, c *cluster, id string) int {
 	return 0
 }
 
-// TestWarmHosts runs a function twice: the second flare finds its host warm (the same
-// process, not the gateway's or the invoker's); a host whose function left a goroutine
-// behind is retired.
+// TestWarmHosts runs a function's flares in one warm host (a process of its own, not
+// the gateway's or the invoker's), whatever their packs and backends; a host whose
+// function left a goroutine behind takes no more flares.
 func TestWarmHosts(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
 	call[FunctionRecord](c, "PUT", "/functions/hostile", mustRead(t, plugin(t, "gateway/testdata/hostile")), http.StatusCreated)
-	pid := func(input string) int {
+	pid := func(req map[string]any) int {
 		t.Helper()
-		rec := c.run(map[string]any{"function": "hostile", "input": input})
+		req["function"] = "hostile"
+		rec := c.run(req)
 		if rec.Status != control.StatusSucceeded {
-			t.Fatalf("%s: %s %q", input, rec.Status, rec.Error)
+			t.Fatalf("%v: %s %q", req, rec.Status, rec.Error)
 		}
-		var r struct{ PID int }
-		json.Unmarshal(rec.Results[0], &r)
-		return r.PID
+		pids := map[int]bool{}
+		for _, res := range rec.Results {
+			var r struct{ PID int }
+			json.Unmarshal(res, &r)
+			pids[r.PID] = true
+		}
+		if len(pids) != 1 {
+			t.Fatalf("%v: the packs ran in processes %v, want one host", req, pids)
+		}
+		for p := range pids {
+			return p
+		}
+		return 0
 	}
-	first, second := pid("pid"), pid("pid")
+	first := pid(map[string]any{"input": "pid"})
 	if first == os.Getpid() || first == 0 {
 		t.Fatalf("the function ran in process %d, the test's is %d: want a host of its own", first, os.Getpid())
 	}
-	if second != first {
-		t.Errorf("second flare in host %d, want the warm host %d", second, first)
+	for _, req := range []map[string]any{
+		{"input": "pid"},
+		{"input": "pid", "size": 4, "granularity": 2},
+		{"input": "pid", "size": 4, "granularity": 2, "backend": "memory"},
+		{"input": "pid", "size": 4, "granularity": 2, "backend": "jetstream"},
+		{"input": "pid", "size": 4, "granularity": 2, "backend": "jetstream"},
+		{"input": "pid", "size": 4, "granularity": 2},
+	} {
+		// Now and then idle long enough for the host to count its goroutines.
+		time.Sleep(150 * time.Millisecond)
+		if got := pid(req); got != first {
+			t.Errorf("%v ran in host %d, want the warm %d: retired for a leak it did not have?", req, got, first)
+			first = got
+		}
 	}
-	leaky := pid("leak")
-	if leaky != first {
-		t.Errorf("leaking flare in host %d, want the warm host %d", leaky, first)
+	// A leftover goroutine: the next flare, at once or after the host counted, runs in
+	// a new host.
+	for _, wait := range []time.Duration{0, 150 * time.Millisecond} {
+		leaky := pid(map[string]any{"input": "leak"})
+		time.Sleep(wait)
+		if next := pid(map[string]any{"input": "pid"}); next == leaky {
+			t.Errorf("%s after a flare that left a goroutine, the next ran in the same host %d", wait, leaky)
+		}
 	}
-	// A host counts its goroutines once it has been idle for a moment (leakCheckAfter,
-	// 100 ms): the leaky one is retired then, and the next flare gets a new host.
-	eventually(t, func() bool {
-		time.Sleep(150 * time.Millisecond) // idle, for the host to count
-		return pid("pid") != leaky
-	}, "the host that leaked a goroutine (%d) to be retired", leaky)
+	// One that panics later must not fail the next flare, which did nothing wrong.
+	late := pid(map[string]any{"input": "latepanic"})
+	if next := pid(map[string]any{"input": "wait", "size": 2}); next == late {
+		t.Errorf("the flare after a late panic ran in the same host %d", late)
+	}
+}
+
+// TestHostInitPanic uploads a plugin whose init panics in a host: its flare fails
+// with the panic named, as the function's fault; the invoker stays healthy and runs
+// other flares.
+func TestHostInitPanic(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	call[FunctionRecord](c, "PUT", "/functions/broken", mustRead(t, plugin(t, "gateway/testdata/initpanic")), http.StatusCreated)
+	rec := c.run(map[string]any{"function": "broken", "size": 2})
+	if rec.Status != control.StatusFailed || !strings.Contains(rec.Error, "panic: init of a broken plugin") {
+		t.Errorf("flare %s %q, want failed with the panic", rec.Status, rec.Error)
+	}
+	l := call[struct{ Invokers []InvokerInfo }](c, "GET", "/invokers", nil, http.StatusOK)
+	if i := l.Invokers[0]; i.Status != "ready" {
+		t.Errorf("invoker %+v after a plugin's fault, want ready", i)
+	}
+	call[FunctionRecord](c, "PUT", "/functions/greet", mustRead(t, plugin(t, "functions/examples/hello/plugin")), http.StatusCreated)
+	for _, fn := range []string{"hello", "greet"} {
+		if rec := c.run(map[string]any{"function": fn, "input": "after"}); rec.Status != control.StatusSucceeded {
+			t.Errorf("%s after it: %s %q", fn, rec.Status, rec.Error)
+		}
+	}
+}
+
+// TestHostChildProcess runs a function that starts a process holding its host's output,
+// and exits: the flare fails with the exit named, at once, and the process is killed
+// with its host.
+func TestHostChildProcess(t *testing.T) {
+	c := newCluster(t, clusterOptions{slots: []int{64}})
+	call[FunctionRecord](c, "PUT", "/functions/hostile", mustRead(t, plugin(t, "gateway/testdata/hostile")), http.StatusCreated)
+	rec := c.run(map[string]any{"function": "hostile", "input": "child"})
+	if rec.Status != control.StatusFailed || !strings.Contains(rec.Error, "exited with status 1") {
+		t.Errorf("flare %s %q, want failed with the exit named", rec.Status, rec.Error)
+	}
+	if hb := c.invokers[0].Heartbeat(); hb.Used != 0 || hb.Packs != 0 {
+		t.Errorf("invoker: %d slots used, %d packs after the flare", hb.Used, hb.Packs)
+	}
+	// Killed with the host, before the flare ended; gone from /proc once reaped.
+	eventually(t, func() bool { return len(processes("sleep\x003600.25\x00")) == 0 },
+		"the function's child process to go with its host")
+}
+
+// processes returns the ids of the processes whose command line is cmdline.
+func processes(cmdline string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && string(b) == cmdline {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestHostForgedMessages runs functions that write to their host's pipe to the invoker:
+// messages as the host's change nothing of other flares, and what is not a message gets
+// the host killed, saying why.
+func TestHostForgedMessages(t *testing.T) {
+	c := newCluster(t, clusterOptions{slots: []int{64}})
+	call[FunctionRecord](c, "PUT", "/functions/hostile", mustRead(t, plugin(t, "gateway/testdata/hostile")), http.StatusCreated)
+	if rec := c.run(map[string]any{"function": "hostile", "input": "forge"}); rec.Status != control.StatusSucceeded {
+		t.Errorf("forging flare %s %q, want succeeded", rec.Status, rec.Error)
+	}
+	rec := c.run(map[string]any{"function": "hostile", "input": "garble", "size": 2})
+	if rec.Status != control.StatusFailed || !strings.Contains(rec.Error, "killed: it wrote what is not a message") {
+		t.Errorf("garbling flare %s %q, want failed, saying why", rec.Status, rec.Error)
+	}
+	eventually(t, func() bool { return c.invokers[0].Heartbeat().Used == 0 }, "the slots to come back")
+}
+
+// TestMaxHosts runs more flares at once than an invoker may have hosts: they share the
+// hosts, each waiting for one to be free, and all succeed.
+func TestMaxHosts(t *testing.T) {
+	c := newCluster(t, clusterOptions{slots: []int{}})
+	c.addInvokerOpts("small", invokerOpts{slots: 64, maxHosts: 2})
+	c.waitInvokers(1)
+	call[FunctionRecord](c, "PUT", "/functions/hostile", mustRead(t, plugin(t, "gateway/testdata/hostile")), http.StatusCreated)
+	var ids []string
+	for range 6 {
+		ids = append(ids, call[Record](c, "POST", "/flares", map[string]any{"function": "hostile", "input": "wait"}, http.StatusAccepted).ID)
+	}
+	pids := map[int]bool{}
+	for _, id := range ids {
+		if rec := c.waitFlare(id); rec.Status != control.StatusSucceeded {
+			t.Fatalf("flare %s %q", rec.Status, rec.Error)
+		}
+		res := call[struct{ Results []struct{ PID int } }](c, "GET", "/flares/"+id+"/results", nil, http.StatusOK)
+		pids[res.Results[0].PID] = true
+	}
+	if len(pids) > 2 {
+		t.Errorf("6 flares ran in %d hosts, want at most 2", len(pids))
+	}
 }
 
 // TestIsolationNone runs an uploaded function in the invoker's own process, as
@@ -157,7 +281,8 @@ func TestIsolationNone(t *testing.T) {
 // the gateway lists it unhealthy and places nothing on it.
 func TestUnhealthyInvoker(t *testing.T) {
 	c := newCluster(t, clusterOptions{slots: []int{}})
-	c.addInvokerOpts("broken", invokerOpts{slots: 8, hostExe: "/nonexistent/burst"})
+	exe := filepath.Join(t.TempDir(), "burst")
+	c.addInvokerOpts("broken", invokerOpts{slots: 8, hostExe: exe})
 	eventually(t, func() bool {
 		l := call[struct{ Invokers []InvokerInfo }](c, "GET", "/invokers", nil, http.StatusOK)
 		return len(l.Invokers) == 1
@@ -168,6 +293,23 @@ func TestUnhealthyInvoker(t *testing.T) {
 	}
 	c.apiError("POST", "/flares", map[string]any{"function": "hello"}, http.StatusServiceUnavailable, CodeNoInvokers)
 	c.apiError("GET", "/readyz", nil, http.StatusServiceUnavailable, CodeNotReady)
+
+	// The binary is back: the invoker finds out by itself, and runs flares again.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(self, exe); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		l := call[struct{ Invokers []InvokerInfo }](c, "GET", "/invokers", nil, http.StatusOK)
+		return l.Invokers[0].Status == "ready"
+	}, "the invoker to be ready again")
+	call[FunctionRecord](c, "PUT", "/functions/greet", mustRead(t, plugin(t, "functions/examples/hello/plugin")), http.StatusCreated)
+	if rec := c.run(map[string]any{"function": "greet", "input": "again"}); rec.Status != control.StatusSucceeded {
+		t.Errorf("an uploaded function's flare on the healed invoker: %s %q", rec.Status, rec.Error)
+	}
 }
 
 // TestFunctionLimits sets limits with an upload, and checks that the record shows them
@@ -202,5 +344,29 @@ func TestFunctionLimits(t *testing.T) {
 	rec = c.run(map[string]any{"function": "greet", "input": strings.Repeat("x", 200)})
 	if rec.Status != control.StatusFailed || !strings.Contains(rec.Error, "over the 100-byte bound") {
 		t.Errorf("large result: %s %q", rec.Status, rec.Error)
+	}
+}
+
+// TestLargeResultBytes raises a function's result bound above the invokers' default of
+// 1 MiB: a worker's larger result passes.
+func TestLargeResultBytes(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	so := mustRead(t, plugin(t, "functions/examples/hello/plugin"))
+	call[FunctionRecord](c, "PUT", "/functions/greet?result_bytes=4MiB", so, http.StatusCreated)
+	input := strings.Repeat("x", 1500<<10)
+	rec := c.run(map[string]any{"function": "greet", "input": input})
+	if rec.Status != control.StatusSucceeded || !strings.Contains(string(rec.Results[0]), input) {
+		t.Errorf("a 1.5 MiB result under a 4 MiB bound: %s %q", rec.Status, rec.Error)
+	}
+}
+
+// TestLimitsWithinMaxima: a function registered under larger maxima (a gateway started
+// with other options before) runs within the maxima of now.
+func TestLimitsWithinMaxima(t *testing.T) {
+	old := Limits{Memory: 8 << 30, Timeout: control.Duration(48 * time.Hour), LogBytes: 64 << 20, ResultBytes: 1 << 10}
+	got := old.within(MaxLimits)
+	want := Limits{Memory: MaxLimits.Memory, Timeout: MaxLimits.Timeout, LogBytes: MaxLimits.LogBytes, ResultBytes: 1 << 10}
+	if got != want {
+		t.Errorf("within: %+v, want %+v", got, want)
 	}
 }

@@ -45,6 +45,16 @@ func (l Limits) or(d Limits) Limits {
 	return l
 }
 
+// within bounds each limit of l by m's: a function registered under larger maxima
+// runs within the gateway's maxima of now.
+func (l Limits) within(m Limits) Limits {
+	l.Memory = min(l.Memory, m.Memory)
+	l.Timeout = min(l.Timeout, m.Timeout)
+	l.LogBytes = min(l.LogBytes, m.LogBytes)
+	l.ResultBytes = min(l.ResultBytes, m.ResultBytes)
+	return l
+}
+
 // wire is the part of the limits that an assignment carries.
 func (l Limits) wire() control.Limits {
 	return control.Limits{Memory: l.Memory, LogBytes: l.LogBytes, ResultBytes: l.ResultBytes}

@@ -232,12 +232,13 @@ type invokerOpts struct {
 	slots     int
 	isolation control.Isolation
 	hostExe   string
+	maxHosts  int
 }
 
 func (c *cluster) addInvokerOpts(id string, o invokerOpts) *invoker.Invoker {
 	inv, err := invoker.New(invoker.Options{
 		ID: id, Conn: c.connect(), Slots: o.slots, Heartbeat: 50 * time.Millisecond, Functions: testFunctions,
-		HostNATS: c.srv.ClientURL(), Isolation: o.isolation, HostExe: o.hostExe,
+		HostNATS: c.srv.ClientURL(), Isolation: o.isolation, HostExe: o.hostExe, MaxHosts: o.maxHosts,
 		CacheDir: filepath.Join(c.dir, "plugins-"+id), Logger: testLogger(c.t),
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -23,42 +24,57 @@ import (
 // packs of one flare that an invoker has, of one function version; each pack is a comm
 // pack of its own, as in the invoker, and those of a memory flare share its memory.
 // Hosts are kept warm: after a flare a host waits, plugin open and NATS connected, for
-// the next flare of its function, for Options.HostIdle; a host whose function left
-// goroutines running behind it is retired rather than reused. Why this unit:
+// the next flare of its function, for Options.HostIdle. Why this unit:
 //
 //   - A pack is the unit of shared memory, so it cannot be split over processes, and a
 //     flare is the unit of failure (one worker's failure aborts it): a process per flare
-//     and invoker keeps a crash, a memory limit and a kill to the flare that caused it,
-//     and no other.
+//     and invoker keeps a crash, a memory limit and a kill to the flare that caused it.
 //   - One process for all the flare's packs on the invoker, rather than one per pack:
 //     960 workers in 20 packs are one process, not 20 that share two cores.
 //   - Reuse keeps the cost of a process start and a plugin open (tens of milliseconds)
 //     to the first flare of a version on an invoker, and to flares that need more hosts
 //     than are warm; the others start their workers in a warm host in about a
-//     millisecond.
-//   - A warm host may hold what an earlier flare of the same function left in its
-//     globals, as a warm OpenWhisk container does; a function must not rely on either.
+//     millisecond. Options.MaxHosts bounds the processes: past it, an idle host of
+//     another function makes room, or the pack waits for one.
+//   - A warm host holds what its function's earlier flares left. Goroutines it notices:
+//     a host whose count, with no pack, is above the one after its warm-up takes no more
+//     packs and is retired, and the pack it refused runs in another host. Globals and
+//     files it cannot see: they reach the function's own next flares in that host
+//     (never another function's), until it has run maxHostFlares flares.
 //
 // Containment: whatever ends a host (a panic in a goroutine the function started,
 // os.Exit, a fatal runtime error, a signal, the memory watchdog) ends only the packs in
 // it: each of their workers that had not reported fails with the cause, and the packs'
-// slots come back only once the process is gone. A pack that does not stop within
-// Options.HostGrace of its flare's cancel or timeout is killed with its host, so its CPU
-// use stops. Memory: the host runs with GOMEMLIMIT at its limit, and a watchdog reads the
-// host's resident memory every Options.WatchInterval and kills it over the limit:
-// the footprint the host had when it became ready, plus each worker's Limits.Memory.
-// cgroup v2 would let the kernel enforce it; this invoker does not use cgroups.
+// slots come back only once the process is gone. The host leads a process group of its
+// own, and the invoker kills the group, so processes the function started go with it. A
+// pack that does not stop within Options.HostGrace of its flare's cancel or timeout is
+// killed with its host, so its CPU use stops. Memory: the host runs with GOMEMLIMIT at
+// its limit, and a watchdog reads the host's resident memory every
+// Options.WatchInterval and kills it over the limit: its footprint when it took the
+// flare plus each worker's Limits.Memory. cgroup v2 would let the kernel enforce it;
+// this invoker does not use cgroups.
+//
+// The host is not trusted: its messages are checked against what the invoker asked it
+// to run, and a write to it that does not go through within writeTimeout counts as the
+// host being gone.
 
 // Defaults of the function hosts.
 const (
 	DefaultHostGrace     = 2 * time.Second
 	DefaultHostIdle      = time.Minute
 	DefaultWatchInterval = 50 * time.Millisecond
+	DefaultMaxHosts      = 64
 	hostStartTimeout     = 30 * time.Second
 	// finishWait bounds the wait for a host that is closing its last pack.
 	finishWait = 50 * time.Millisecond
+	// maxHostFlares is how many flares a host runs before it is retired.
+	maxHostFlares = 1000
 	// outputTail is how much of a host's stdout and stderr is kept for its crash report.
 	outputTail = 64 << 10
+	// writeTimeout bounds a command's write to a host that does not read.
+	writeTimeout = 5 * time.Second
+	// exitWait bounds the wait for a host to go once it is asked or killed.
+	exitWait = 2 * time.Second
 )
 
 // hostPool holds an invoker's function hosts.
@@ -66,8 +82,8 @@ type hostPool struct {
 	inv *Invoker
 
 	mu   sync.Mutex
-	idle map[string][]*hostProc // warm hosts, by function digest
-	busy map[*hostProc]struct{}
+	idle map[string][]*hostProc // warm hosts, by function digest, the last used last
+	busy map[*hostProc]struct{} // hosts that run packs, or start
 	// finishing counts, by digest, the busy hosts whose packs have all ended and are
 	// closing: soon warm, and worth a moment's wait rather than a new host.
 	finishing map[string]int
@@ -86,12 +102,10 @@ func newHostPool(inv *Invoker) *hostPool {
 type hostProc struct {
 	pool   *hostPool
 	digest string
-	cmd    *exec.Cmd
 	out    *tailBuffer
-	pid    int
 
 	ready    chan struct{} // closed once started, or failed to
-	readyErr error
+	readyErr error         // set before ready is closed
 	exited   chan struct{} // closed once the process is gone and its messages read
 
 	encMu sync.Mutex
@@ -99,88 +113,123 @@ type hostProc struct {
 	cmdW  *os.File
 
 	mu         sync.Mutex
+	cmd        *exec.Cmd
+	pid        int
 	holders    int                            // packs that acquired it and did not release it yet
 	runs       map[control.PackRef]*hostedRun // packs in the host
 	flare      string                         // whose packs it runs; "" when idle
-	baseRSS    int64                          // resident bytes when ready
-	base       int                            // goroutines when ready
+	flares     int                            // flares it ran
+	baseRSS    int64                          // resident bytes of its own, when it took its flare
+	base       int                            // goroutines after its warm-up
 	limit      int64                          // resident bytes it may use while it runs packs
 	killReason string                         // why the invoker killed it
 	killStatus control.Status
 	finishing  bool // counted in the pool's finishing
-	retire     bool // leaked goroutines: not to be reused
+	retire     bool // not to be reused
 	idleTimer  *time.Timer
 }
 
 // hostedRun is a pack the invoker runs in a host.
 type hostedRun struct {
 	a        control.Assignment
-	setup    chan error    // the host's answer to run
+	setup    chan error    // the host's answer to run; one value
 	finished chan struct{} // closed once its ended event went to the gateway, or the host is gone
 	done     chan struct{} // closed once the pack is closed in the host, or the host is gone
+	answered bool          // the host answered setup
 	running  bool          // set up in the host: its workers ran
 	reported map[int]bool  // ranks whose end went to the gateway
 	parts    int           // workers events forwarded
 	ended    bool          // its ended event went to the gateway
 
 	finishOnce sync.Once
+	stopOnce   sync.Once
+}
+
+// finish closes r.finished once.
+func (r *hostedRun) finish() { r.finishOnce.Do(func() { close(r.finished) }) }
+
+// count is the hosts of the pool. Called with p.mu held.
+func (p *hostPool) count() int {
+	n := len(p.busy)
+	for _, hs := range p.idle {
+		n += len(hs)
+	}
+	return n
 }
 
 // acquire returns a host for pack a of the function at plugin: the host of the other
 // packs of a's flare on this invoker if they have one, a warm one, or a new one.
 func (p *hostPool) acquire(ctx context.Context, a control.Assignment, plugin string) (*hostProc, error) {
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, ErrShutdown
-	}
 	var h *hostProc
-	var wait <-chan time.Time
-	for h == nil {
+	var evict []*hostProc
+	for {
+		if p.closed {
+			p.mu.Unlock()
+			return nil, ErrShutdown
+		}
 		if h = p.byFlare[a.Flare]; h != nil {
 			break
 		}
-		for h == nil && len(p.idle[a.Digest]) > 0 {
-			idle := p.idle[a.Digest]
-			c := idle[len(idle)-1]
-			p.idle[a.Digest] = idle[:len(idle)-1]
-			if c.takeIdle() {
-				h = c
-			}
-		}
-		// A memory flare's packs must find the host the first of them chose: it
-		// chooses without letting go of the lock.
-		if h != nil || p.finishing[a.Digest] == 0 || a.Backend == control.BackendMemory {
+		h = p.takeIdle(a.Digest)
+		if h != nil {
 			break
 		}
-		// A host of the function is closing its last pack: it is warm in a moment,
-		// where a new one takes tens of milliseconds and a core.
-		if wait == nil {
-			wait = time.After(finishWait)
+		var wait time.Duration
+		switch {
+		case p.count() >= p.inv.opts.MaxHosts:
+			if old := p.oldestIdle(); old != nil {
+				evict = append(evict, old)
+				continue
+			}
+			// Every host runs packs: this one waits for one to be free.
+			wait = hostStartTimeout
+		case p.finishing[a.Digest] > 0 && a.Backend != control.BackendMemory:
+			// A host of the function is closing its last pack: it is warm in a
+			// moment, where a new one takes tens of milliseconds and a core. (A memory
+			// flare's packs must find the host the first of them chose: it chooses
+			// without letting go of the lock.)
+			wait = finishWait
+		}
+		if wait == 0 {
+			break
 		}
 		freed := p.freed
 		p.mu.Unlock()
+		t := time.NewTimer(wait)
 		select {
 		case <-freed:
-		case <-wait:
-			p.mu.Lock()
-			p.finishing[a.Digest] = 0 // stop waiting for these
-			p.mu.Unlock()
+		case <-t.C:
+			if wait == finishWait {
+				p.mu.Lock()
+				p.finishing[a.Digest] = 0 // stop waiting for these
+				p.mu.Unlock()
+			}
 		case <-ctx.Done():
+			t.Stop()
+			p.stopAll(evict)
 			return nil, context.Cause(ctx)
 		}
+		t.Stop()
 		p.mu.Lock()
 	}
 	fresh := h == nil
 	if fresh {
-		h = &hostProc{pool: p, digest: a.Digest, ready: make(chan struct{}), exited: make(chan struct{}), runs: make(map[control.PackRef]*hostedRun)}
+		h = p.newHost(a.Digest)
 	}
 	h.mu.Lock()
+	if h.holders == 0 {
+		// A new flare for it: what the host says from now on is this flare's.
+		h.flare = a.Flare
+		h.flares++
+		h.out.reset()
+	}
 	h.holders++
 	h.mu.Unlock()
 	p.busy[h] = struct{}{}
 	p.byFlare[a.Flare] = h
 	p.mu.Unlock()
+	p.stopAll(evict)
 	if fresh {
 		h.readyErr = h.start(plugin)
 		close(h.ready)
@@ -189,32 +238,112 @@ func (p *hostPool) acquire(ctx context.Context, a control.Assignment, plugin str
 	select {
 	case <-h.ready:
 	case <-ctx.Done():
+		p.release(h)
 		return nil, context.Cause(ctx)
 	}
 	if h.readyErr != nil {
 		p.release(h)
 		return nil, h.readyErr
 	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		p.release(h)
+		return nil, ErrShutdown
+	}
 	return h, nil
 }
 
-// setHealth notes whether hosts can start: a failure to start one makes the invoker
-// unhealthy until one starts again.
-func (p *hostPool) setHealth(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err != nil && !errors.Is(err, errFunctionHost) {
-		p.health = "cannot start function hosts: " + err.Error()
-	} else if err == nil {
-		p.health = ""
+// newHost is a host of the function of digest, not started yet.
+func (p *hostPool) newHost(digest string) *hostProc {
+	return &hostProc{pool: p, digest: digest, ready: make(chan struct{}), exited: make(chan struct{}),
+		runs: make(map[control.PackRef]*hostedRun), out: &tailBuffer{max: outputTail, log: p.inv.log.With("host", "function")}}
+}
+
+// takeIdle takes the last used idle host of digest that is still there. Called with
+// p.mu held.
+func (p *hostPool) takeIdle(digest string) *hostProc {
+	for idle := p.idle[digest]; len(idle) > 0; idle = p.idle[digest] {
+		h := idle[len(idle)-1]
+		p.idle[digest] = idle[:len(idle)-1]
+		h.mu.Lock()
+		if h.idleTimer != nil {
+			h.idleTimer.Stop()
+		}
+		h.mu.Unlock()
+		select {
+		case <-h.exited:
+		default:
+			return h
+		}
+	}
+	return nil
+}
+
+// oldestIdle takes out the idle host that waited longest for a flare, of any
+// function, to make room. Called with p.mu held.
+func (p *hostPool) oldestIdle() *hostProc {
+	var digest string
+	for d, hs := range p.idle {
+		if len(hs) > 0 && (digest == "" || len(hs) > len(p.idle[digest])) {
+			digest = d
+		}
+	}
+	if digest == "" {
+		return nil
+	}
+	h := p.idle[digest][0]
+	p.idle[digest] = p.idle[digest][1:]
+	return h
+}
+
+// stopAll stops hosts that left the pool, in the background.
+func (p *hostPool) stopAll(hs []*hostProc) {
+	for _, h := range hs {
+		go h.stop()
 	}
 }
 
-// errFunctionHost marks the failures that are the function's doing, not the invoker's:
-// a plugin that does not open in the host, say.
+// setHealth notes whether hosts can start: a failure that is the platform's doing, not
+// the function's, makes the invoker unhealthy for uploaded functions until a host
+// starts again.
+func (p *hostPool) setHealth(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case err == nil:
+		p.health = ""
+	case !errors.Is(err, errFunctionHost):
+		p.health = "cannot start function hosts: " + err.Error()
+	}
+}
+
+// errLeftover is a host's refusal of a pack: goroutines of its function's earlier flares
+// still run in it. The pack runs in another host.
+var errLeftover = errors.New("the function host is retired")
+
+// retireBusy keeps h from taking more packs: not for the rest of its flare, whose packs
+// that were refused find another host, nor once its packs are released.
+func (p *hostPool) retireBusy(h *hostProc) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h.mu.Lock()
+	h.retire = true
+	flare := h.flare
+	h.mu.Unlock()
+	if p.byFlare[flare] == h {
+		delete(p.byFlare, flare)
+	}
+}
+
+// errFunctionHost marks the failures of a host that are the function's doing, not the
+// invoker's: a plugin that does not open, or whose init code ends the process.
 var errFunctionHost = errors.New("the function's host failed")
 
-// start starts the host process and waits for it to be ready.
+// start starts the host process and waits for it to be ready. The host says "started"
+// once it runs, before it opens the plugin: a host that ends after that is the
+// function's doing.
 func (h *hostProc) start(plugin string) error {
 	inv := h.pool.inv
 	args := []string{"host", "--log-level", inv.opts.LogLevel.String()}
@@ -223,91 +352,149 @@ func (h *hostProc) start(plugin string) error {
 	} else {
 		args = append(args, "--plugin", plugin, "--nats", inv.opts.HostNATS)
 	}
+	fail := func(err error) error {
+		close(h.exited) // never started: gone
+		return err
+	}
 	cmdR, cmdW, err := os.Pipe()
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	msgR, msgW, err := os.Pipe()
 	if err != nil {
 		cmdR.Close()
 		cmdW.Close()
-		return err
+		return fail(err)
 	}
-	h.out = &tailBuffer{max: outputTail, log: inv.log.With("host", "function")}
-	h.cmd = exec.Command(inv.opts.HostExe, args...)
-	h.cmd.Env = append(os.Environ(), hostCookie+"="+hostCookieValue)
-	h.cmd.ExtraFiles = []*os.File{cmdR, msgW} // 3 and 4
-	h.cmd.Stdout, h.cmd.Stderr = h.out, h.out
-	// A group of its own: a Ctrl-C at the invoker's terminal is the invoker's to handle.
-	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = h.cmd.Start()
+	cmd := exec.Command(inv.opts.HostExe, args...)
+	cmd.Env = append(os.Environ(), hostCookie+"="+hostCookieValue)
+	cmd.ExtraFiles = []*os.File{cmdR, msgW} // 3 and 4
+	cmd.Stdout, cmd.Stderr = h.out, h.out
+	// A group of its own: a Ctrl-C at the invoker's terminal is the invoker's to handle,
+	// and a kill of the group takes the processes the function started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Those processes may hold the output pipes open after the host is gone.
+	cmd.WaitDelay = exitWait
+	err = cmd.Start()
 	cmdR.Close()
 	msgW.Close()
 	if err != nil {
 		cmdW.Close()
 		msgR.Close()
-		return fmt.Errorf("start %s: %w", inv.opts.HostExe, err)
+		return fail(fmt.Errorf("start %s: %w", inv.opts.HostExe, err))
 	}
-	h.pid = h.cmd.Process.Pid
-	inv.log.Debug("function host started", "pid", h.pid, "function", h.digest)
+	h.mu.Lock()
+	h.cmd, h.pid = cmd, cmd.Process.Pid
+	h.mu.Unlock()
 	h.cmdW = cmdW
 	h.enc = json.NewEncoder(cmdW)
-	readyc := make(chan hostMsg, 1)
-	go h.read(msgR, readyc)
+	hello := make(chan hostMsg, 2)
+	go h.watch(msgR, hello)
 	t := time.NewTimer(hostStartTimeout)
 	defer t.Stop()
-	select {
-	case m := <-readyc:
-		if m.Error != "" {
+	started := false
+	for {
+		select {
+		case m := <-hello:
+			switch {
+			case m.Op == "started":
+				started = true
+				continue
+			case m.Error != "" && m.Fault == "platform":
+				h.kill("", "")
+				return fmt.Errorf("the function host could not start: %s", m.Error)
+			case m.Error != "":
+				h.kill("", "")
+				return fmt.Errorf("%w: %s", errFunctionHost, m.Error)
+			}
+			h.mu.Lock()
+			h.base = m.Goroutines
+			h.mu.Unlock()
+			return nil
+		case <-h.exited:
+			cause, _ := h.cause()
+			if started {
+				return fmt.Errorf("%w: opening the plugin ended its host: %s", errFunctionHost, cause)
+			}
+			return fmt.Errorf("the function host exited before it started: %s", cause)
+		case <-t.C:
 			h.kill("", "")
-			<-h.exited
-			return fmt.Errorf("%w: %s", errFunctionHost, m.Error)
+			if started {
+				return fmt.Errorf("%w: the plugin did not open within %s", errFunctionHost, hostStartTimeout)
+			}
+			return fmt.Errorf("the function host did not start within %s", hostStartTimeout)
 		}
-		h.mu.Lock()
-		h.base = m.Goroutines
-		h.baseRSS = rss(h.pid)
-		h.mu.Unlock()
-		return nil
-	case <-h.exited:
-		cause, _ := h.cause()
-		return fmt.Errorf("the function host exited before it was ready: %s", cause)
-	case <-t.C:
-		h.kill("", "")
-		<-h.exited
-		return fmt.Errorf("the function host was not ready after %s", hostStartTimeout)
 	}
 }
 
-// read takes the host's messages until it is gone, then ends what it still ran.
-func (h *hostProc) read(r *os.File, readyc chan<- hostMsg) {
+// watch reads the host's messages and waits for the process; once it is gone, it ends
+// what the host still ran.
+func (h *hostProc) watch(r *os.File, hello chan<- hostMsg) {
 	defer close(h.exited)
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		h.read(r, hello)
+	}()
+	h.mu.Lock()
+	cmd, pid := h.cmd, h.pid
+	h.mu.Unlock()
+	cmd.Wait()
+	// What the function started goes with the host, and takes the pipes it held.
+	syscall.Kill(-pid, syscall.SIGKILL)
+	r.Close()
+	<-read
+	h.cmdW.Close()
+	h.died()
+}
+
+// read takes the host's messages, checked against what the invoker asked it, until the
+// pipe closes.
+func (h *hostProc) read(r *os.File, hello chan<- hostMsg) {
 	dec := json.NewDecoder(r)
+	greeted := false
 	for {
 		var m hostMsg
 		if err := dec.Decode(&m); err != nil {
-			break
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, os.ErrClosed) {
+				// Not the host's own: its function wrote to the host's pipe.
+				h.kill("killed: it wrote what is not a message to the invoker: "+clip(err.Error(), maxLogValue), control.StatusFailed)
+			}
+			return
 		}
+		k := control.PackRef{Flare: m.Flare, Pack: m.Pack}
 		switch m.Op {
-		case "ready":
-			readyc <- m
+		case "started", "ready":
+			if !greeted {
+				greeted = m.Op == "ready"
+				select {
+				case hello <- m:
+				default:
+				}
+			}
 		case "setup":
 			h.mu.Lock()
-			hr := h.runs[control.PackRef{Flare: m.Flare, Pack: m.Pack}]
-			if hr != nil && m.Error == "" {
-				hr.running = true
+			hr := h.runs[k]
+			answer := hr != nil && !hr.answered
+			if answer {
+				hr.answered, hr.running = true, m.Error == ""
 			}
 			h.mu.Unlock()
-			if hr != nil {
-				var err error
-				if m.Error != "" {
-					err = errors.New(m.Error)
-				}
-				hr.setup <- err
+			if !answer {
+				continue
 			}
+			var err error
+			switch {
+			case m.Fault == "leaked":
+				err = fmt.Errorf("%w: %s", errLeftover, m.Error)
+				h.pool.retireBusy(h)
+			case m.Error != "":
+				err = errors.New(m.Error)
+			}
+			hr.setup <- err
 		case "event":
-			h.forward(m)
+			h.forward(k, m.Event)
 		case "done":
-			k := control.PackRef{Flare: m.Flare, Pack: m.Pack}
 			h.mu.Lock()
 			hr := h.runs[k]
 			delete(h.runs, k)
@@ -321,63 +508,65 @@ func (h *hostProc) read(r *os.File, readyc chan<- hostMsg) {
 			h.retire = true
 			h.mu.Unlock()
 			h.pool.inv.log.Info("function host retired: its function left goroutines running", "pid", h.pid,
-				"goroutines", m.Goroutines, "at start", h.base)
-			// Not from this goroutine: stopping the host waits for it to be read out.
+				"goroutines", m.Goroutines, "after warm-up", h.base)
+			// Not from here: stopping the host waits for it to be read out.
 			go h.pool.retireIdle(h)
 		}
 	}
-	r.Close()
-	h.cmd.Wait()
-	h.cmdW.Close()
-	h.died()
 }
 
-// forward sends an event of a pack in the host to the gateway, and notes what it said.
-func (h *hostProc) forward(m hostMsg) {
-	if m.Event == nil {
+// forward sends an event of pack k, which the host runs, to the gateway, and notes what
+// it said. The event names the pack the invoker gave the host, whatever the host put in.
+func (h *hostProc) forward(k control.PackRef, ev *control.Event) {
+	h.mu.Lock()
+	hr := h.runs[k]
+	if hr == nil || !hr.running || hr.ended || ev == nil {
+		h.mu.Unlock()
 		return
 	}
-	ev := *m.Event
-	h.mu.Lock()
-	hr := h.runs[control.PackRef{Flare: m.Flare, Pack: m.Pack}]
-	if hr != nil {
-		switch ev.Kind {
-		case control.EventWorkers:
-			hr.parts++
-		case control.EventEnded:
-			hr.ended = true
-		}
-		if ev.Kind == control.EventWorkers || ev.Kind == control.EventEnded {
-			for _, w := range ev.Workers {
-				hr.reported[w.Rank] = true
-			}
-		}
+	e := *ev
+	e.Flare, e.Pack = k.Flare, k.Pack
+	switch e.Kind {
+	case control.EventWorkers:
+		hr.parts++
+	case control.EventEnded:
+		hr.ended = true
 	}
-	allEnded := false
-	if hr != nil && ev.Kind == control.EventEnded {
-		allEnded = true
-		for _, r := range h.runs {
-			allEnded = allEnded && r.ended
+	if e.Kind == control.EventWorkers || e.Kind == control.EventEnded {
+		for _, w := range e.Workers {
+			hr.reported[w.Rank] = true
 		}
-		allEnded = allEnded && !h.finishing
-		h.finishing = h.finishing || allEnded
 	}
 	h.mu.Unlock()
-	h.pool.inv.forward(ev)
-	if hr != nil && ev.Kind == control.EventEnded {
+	if e.Kind == control.EventEnded {
+		h.pool.noteEnded(h)
+	}
+	h.pool.inv.forward(e)
+	if e.Kind == control.EventEnded {
 		// Its workers are done: the host may take the next flare while the pack
 		// closes.
 		hr.finish()
 	}
-	if allEnded {
-		h.pool.mu.Lock()
-		h.pool.finishing[h.digest]++
-		h.pool.mu.Unlock()
-	}
 }
 
-// finish closes r.finished once.
-func (r *hostedRun) finish() { r.finishOnce.Do(func() { close(r.finished) }) }
+// noteEnded counts h as finishing once every pack in it has ended, until it is
+// released.
+func (p *hostPool) noteEnded(h *hostProc) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.finishing || h.holders == 0 {
+		return
+	}
+	for _, r := range h.runs {
+		if !r.ended {
+			return
+		}
+	}
+	h.finishing = true
+	p.finishing[h.digest]++
+}
 
 // died ends the packs the host still ran: each worker that had not reported fails with
 // the cause, or ends as the cancel that the host did not heed said.
@@ -386,6 +575,9 @@ func (h *hostProc) died() {
 	h.mu.Lock()
 	runs := h.runs
 	h.runs = map[control.PackRef]*hostedRun{}
+	for _, hr := range runs {
+		hr.answered = true
+	}
 	h.mu.Unlock()
 	if len(runs) > 0 {
 		h.pool.inv.log.Warn("function host gone", "pid", h.pid, "packs", len(runs), "cause", cause)
@@ -429,7 +621,7 @@ func (h *hostProc) died() {
 // cause says why the host is gone, and the status of the workers it took with it.
 func (h *hostProc) cause() (string, control.Status) {
 	h.mu.Lock()
-	reason, status := h.killReason, h.killStatus
+	reason, status, cmd := h.killReason, h.killStatus, h.cmd
 	h.mu.Unlock()
 	if reason != "" {
 		return reason, status
@@ -441,7 +633,8 @@ func (h *hostProc) cause() (string, control.Status) {
 			return "the function's host crashed: " + strings.Join(lines[:min(len(lines), 13)], "\n"), control.StatusFailed
 		}
 	}
-	if ps := h.cmd.ProcessState; ps != nil {
+	if cmd != nil && cmd.ProcessState != nil {
+		ps := cmd.ProcessState
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			return fmt.Sprintf("the function's host was killed by signal %d (%s)", ws.Signal(), ws.Signal()), control.StatusFailed
 		}
@@ -454,24 +647,35 @@ func (h *hostProc) cause() (string, control.Status) {
 	return "the function's host is gone", control.StatusFailed
 }
 
-// send gives the host a command.
+// send gives the host a command. A host that does not take it within writeTimeout is
+// as good as gone.
 func (h *hostProc) send(c hostCmd) error {
 	h.encMu.Lock()
 	defer h.encMu.Unlock()
-	return h.enc.Encode(c)
+	if h.enc == nil {
+		return errors.New("the function host did not start")
+	}
+	h.cmdW.SetWriteDeadline(time.Now().Add(writeTimeout))
+	err := h.enc.Encode(c)
+	if err != nil {
+		h.kill("killed: it took no commands", control.StatusFailed)
+	}
+	return err
 }
 
-// runPack runs pack a in the host and waits until it is set up there.
+// runPack runs pack a in the host and waits until it is set up there. A pack whose
+// context ends first is cancelled as runHosted does.
 func (h *hostProc) runPack(ctx context.Context, a control.Assignment) (*hostedRun, error) {
+	inv := h.pool.inv
 	first, end := a.Ranks()
+	k := control.PackRef{Flare: a.Flare, Pack: a.Pack}
 	hr := &hostedRun{a: a, setup: make(chan error, 1), finished: make(chan struct{}), done: make(chan struct{}), reported: make(map[int]bool)}
 	h.mu.Lock()
-	h.runs[control.PackRef{Flare: a.Flare, Pack: a.Pack}] = hr
-	h.flare = a.Flare
+	h.runs[k] = hr
 	if a.Limits.Memory > 0 {
 		if h.limit == 0 {
-			// The host's own footprint: what it holds now, idle, which may include
-			// what an earlier flare left for the collector.
+			// The host's own footprint: what it holds now, before its flare, which may
+			// include what an earlier flare left for the collector.
 			h.baseRSS = rss(h.pid)
 			h.limit = h.baseRSS
 		}
@@ -479,8 +683,11 @@ func (h *hostProc) runPack(ctx context.Context, a control.Assignment) (*hostedRu
 	}
 	limit := h.limit
 	h.mu.Unlock()
-	if err := h.send(hostCmd{Op: "run", Run: &a, Memory: limit}); err != nil {
-		<-h.exited // the host is going: died ends hr
+	cmd := hostCmd{Op: "run", Run: &a, Memory: limit, Settings: &hostSettings{
+		LogLines: inv.opts.LogLines, LogLevel: inv.opts.LogLevel.String(), MaxResult: inv.opts.MaxResult,
+	}}
+	if err := h.send(cmd); err != nil {
+		<-h.exited // died ends hr
 		cause, _ := h.cause()
 		return nil, errors.New(cause)
 	}
@@ -492,65 +699,63 @@ func (h *hostProc) runPack(ctx context.Context, a control.Assignment) (*hostedRu
 		}
 		return hr, nil
 	case <-ctx.Done():
-		h.kill("killed: the pack was not set up before its flare ended", control.StatusCancelled)
-		<-hr.done
-		return nil, context.Cause(ctx)
+		h.stopRun(ctx, hr)
+		if err := <-hr.setup; err != nil {
+			return nil, err
+		}
+		return hr, nil
 	}
 }
 
-// cancel tells the host to stop a pack as c says.
-func (h *hostProc) cancel(flare string, pack int, status control.Status, reason string) {
-	h.send(hostCmd{Op: "cancel", Flare: flare, Pack: pack, Status: status, Reason: reason})
+// stopRun tells the host to stop pack hr as the cause of ctx says, and kills the host if
+// the pack has not ended within Options.HostGrace. Only its first call counts.
+func (h *hostProc) stopRun(ctx context.Context, hr *hostedRun) {
+	first := false
+	hr.stopOnce.Do(func() { first = true })
+	if !first {
+		return
+	}
+	status, reason := cancelOf(context.Cause(ctx))
+	grace := h.pool.inv.opts.HostGrace
+	t := time.AfterFunc(grace, func() {
+		h.kill(fmt.Sprintf("killed: its workers did not stop within %s of the end of the flare (%s)", grace, reason), status)
+	})
+	h.send(hostCmd{Op: "cancel", Flare: hr.a.Flare, Pack: hr.a.Pack, Status: status, Reason: reason})
+	go func() {
+		<-hr.finished
+		t.Stop()
+	}()
 }
 
-// kill kills the host, for reason (kept as the cause its packs end with, with status).
+// kill kills the host and what it started, for reason (kept as the cause its packs end
+// with, with status).
 func (h *hostProc) kill(reason string, status control.Status) {
 	h.mu.Lock()
 	if h.killReason == "" {
 		h.killReason, h.killStatus = reason, status
 	}
+	pid := h.pid
 	h.mu.Unlock()
-	if h.cmd != nil && h.cmd.Process != nil {
-		h.cmd.Process.Kill()
+	if pid > 0 {
+		syscall.Kill(-pid, syscall.SIGKILL)
 	}
 }
 
-// takeIdle takes an idle host for a pack, unless it is gone. Called with the pool's
-// lock held.
-func (h *hostProc) takeIdle() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.idleTimer != nil {
-		h.idleTimer.Stop()
-	}
-	select {
-	case <-h.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// release gives back a host whose pack is done: warm for the next flare of its
-// function, unless it is gone, leaked goroutines or still runs packs of its flare.
+// release gives back a host for one of its packs: once all its packs are released,
+// warm for the next flare of its function, unless it is gone or to be retired.
 func (p *hostPool) release(h *hostProc) {
+	p.mu.Lock()
 	h.mu.Lock()
 	h.holders--
-	busy := h.holders > 0
-	flare := h.flare
-	if !busy {
-		h.flare, h.limit = "", 0
-	}
-	retire := h.retire || h.killReason != ""
-	finishing := h.finishing
-	if !busy {
-		h.finishing = false
-	}
-	h.mu.Unlock()
-	if busy {
+	if h.holders > 0 {
+		h.mu.Unlock()
+		p.mu.Unlock()
 		return
 	}
-	p.mu.Lock()
+	flare, finishing := h.flare, h.finishing
+	h.flare, h.limit, h.finishing = "", 0, false
+	retire := h.retire || h.killReason != "" || h.flares >= maxHostFlares
+	h.mu.Unlock()
 	if finishing && p.finishing[h.digest] > 0 {
 		p.finishing[h.digest]--
 	}
@@ -570,20 +775,18 @@ func (p *hostPool) release(h *hostProc) {
 	if keep {
 		p.idle[h.digest] = append(p.idle[h.digest], h)
 		h.mu.Lock()
-		h.idleTimer = time.AfterFunc(p.inv.opts.HostIdle, func() { p.expire(h) })
+		h.idleTimer = time.AfterFunc(p.inv.opts.HostIdle, func() { p.retireIdle(h) })
 		h.mu.Unlock()
 	}
 	p.mu.Unlock()
-	if !keep && !gone && h.cmd != nil {
-		h.stop()
+	if !keep && !gone {
+		go h.stop()
 	}
 }
 
-// retireIdle stops h if it waits in the pool: it is not to be reused.
-func (p *hostPool) retireIdle(h *hostProc) { p.expire(h) }
-
-// expire ends a host that stayed idle too long.
-func (p *hostPool) expire(h *hostProc) {
+// retireIdle stops h if it waits in the pool: it is not to be reused, or waited too
+// long.
+func (p *hostPool) retireIdle(h *hostProc) {
 	p.mu.Lock()
 	idle := p.idle[h.digest]
 	for i, c := range idle {
@@ -597,20 +800,25 @@ func (p *hostPool) expire(h *hostProc) {
 	p.mu.Unlock()
 }
 
-// stop asks the host to exit, and kills it if it does not within a second.
+// stop asks the host to exit, and kills it if it does not within exitWait.
 func (h *hostProc) stop() {
-	h.send(hostCmd{Op: "exit"})
-	h.cmdW.Close()
 	select {
-	case <-h.exited:
-	case <-time.After(time.Second):
-		h.kill("", "")
-		<-h.exited
+	case <-h.ready:
+	case <-time.After(hostStartTimeout):
 	}
+	if h.send(hostCmd{Op: "exit"}) == nil {
+		select {
+		case <-h.exited:
+			return
+		case <-time.After(exitWait):
+		}
+	}
+	h.kill("", "")
+	<-h.exited
 }
 
-// close stops every host: the idle ones at once; the busy ones are ended by their packs'
-// cancels, and killed here if they are still there.
+// close kills every host: the idle ones, and the busy ones that their packs' cancels
+// did not end in time. It waits for them, a moment at most.
 func (p *hostPool) close() {
 	p.mu.Lock()
 	p.closed = true
@@ -623,21 +831,21 @@ func (p *hostPool) close() {
 	}
 	p.idle = map[string][]*hostProc{}
 	p.mu.Unlock()
-	var wg sync.WaitGroup
 	for _, h := range all {
-		if h.cmd == nil || h.cmd.Process == nil {
-			continue
-		}
-		wg.Go(func() {
-			h.kill("killed: the invoker shut down", control.StatusCancelled)
-			<-h.exited
-		})
+		h.kill("killed: the invoker shut down", control.StatusCancelled)
 	}
-	wg.Wait()
+	deadline := time.After(exitWait)
+	for _, h := range all {
+		select {
+		case <-h.exited:
+		case <-deadline:
+			return // one still starting: acquire stops it once it has
+		}
+	}
 }
 
-// watch kills the hosts over their memory limit, every interval, until stop.
-func (p *hostPool) watch(stop <-chan struct{}) {
+// watchMemory kills the hosts over their memory limit, every interval, until stop.
+func (p *hostPool) watchMemory(stop <-chan struct{}) {
 	t := time.NewTicker(p.inv.opts.WatchInterval)
 	defer t.Stop()
 	for {
@@ -665,6 +873,10 @@ func (p *hostPool) watch(stop <-chan struct{}) {
 		}
 	}
 }
+
+// canWatchMemory says whether this system shows a process's resident memory (Linux's
+// /proc): without it, the watchdog enforces nothing, and heartbeats say so.
+var canWatchMemory = rss(os.Getpid()) > 0
 
 // rss is the resident memory of process pid, in bytes, or 0 if it cannot be read.
 func rss(pid int) int64 {
@@ -732,6 +944,13 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// reset forgets what was written.
+func (t *tailBuffer) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = t.b[:0]
+}
+
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -748,14 +967,24 @@ func (inv *Invoker) runHosted(ctx context.Context, a control.Assignment, reply f
 		reply(err)
 		return
 	}
-	h, err := inv.hosts.acquire(ctx, a, plugin)
-	if err != nil {
-		reply(err)
-		return
+	var h *hostProc
+	var hr *hostedRun
+	for try := 1; ; try++ {
+		h, err = inv.hosts.acquire(ctx, a, plugin)
+		if err != nil {
+			reply(err)
+			return
+		}
+		hr, err = h.runPack(ctx, a)
+		if errors.Is(err, errLeftover) && try < 3 {
+			inv.log.Info("function host retired: its function left goroutines running", "flare", a.Flare, "pack", a.Pack, "err", err)
+			inv.hosts.release(h)
+			continue
+		}
+		break
 	}
-	hr, err := h.runPack(ctx, a)
+	defer inv.hosts.release(h)
 	if err != nil {
-		inv.hosts.release(h)
 		reply(err)
 		return
 	}
@@ -763,18 +992,9 @@ func (inv *Invoker) runHosted(ctx context.Context, a control.Assignment, reply f
 	select {
 	case <-hr.finished:
 	case <-ctx.Done():
-		status, reason := cancelOf(context.Cause(ctx))
-		h.cancel(a.Flare, a.Pack, status, reason)
-		t := time.NewTimer(inv.opts.HostGrace)
-		select {
-		case <-hr.finished:
-		case <-t.C:
-			h.kill(fmt.Sprintf("killed: its workers did not stop within %s of the end of the flare (%s)", inv.opts.HostGrace, reason), status)
-			<-hr.finished
-		}
-		t.Stop()
+		h.stopRun(ctx, hr)
+		<-hr.finished
 	}
-	inv.hosts.release(h)
 }
 
 // cancelOf is the status and reason of a cancel cause, as a host is told them.

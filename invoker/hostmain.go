@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,7 +34,8 @@ import (
 // message: "run" a pack (it answers "setup" once the pack listens, forwards the pack's
 // events to the gateway through the invoker, and "done" once the pack is closed),
 // "cancel" a flare's packs, "exit". Idle for a moment, it says "leaked" if it has more
-// goroutines than after its warm-up. Its stdout and stderr are the function's and the
+// goroutines than after its warm-up; asked to run a pack then, it refuses ("setup" with
+// the fault "leaked"), and the invoker runs the pack in another host. Its stdout and stderr are the function's and the
 // runtime's: the invoker keeps the last of them to say why a host died.
 
 // hostCookie is the environment variable an invoker sets for its hosts: `burst host` by
@@ -57,6 +59,8 @@ type hostCmd struct {
 	Run *control.Assignment `json:"run,omitempty"`
 	// Memory is the host's soft memory limit (GOMEMLIMIT) while it runs Run.
 	Memory int64 `json:"memory,omitempty"`
+	// Settings are the invoker's bounds of a pack's workers' logs and results.
+	Settings *hostSettings `json:"settings,omitempty"`
 	// The flare and pack to cancel (Pack -1: all of the flare's), and how.
 	Flare  string         `json:"flare,omitempty"`
 	Pack   int            `json:"pack,omitempty"`
@@ -64,12 +68,23 @@ type hostCmd struct {
 	Reason string         `json:"reason,omitempty"`
 }
 
+// hostSettings are what a pack runs with in the invoker, for a pack in a host.
+type hostSettings struct {
+	LogLines  int    `json:"log_lines"`
+	LogLevel  string `json:"log_level"`
+	MaxResult int    `json:"max_result"`
+}
+
 // hostMsg is a message of a host to its invoker.
 type hostMsg struct {
-	Op    string         `json:"op"` // ready, setup, event, done, leaked
-	Flare string         `json:"flare,omitempty"`
-	Pack  int            `json:"pack"`
-	Error string         `json:"error,omitempty"` // ready or setup failed
+	Op    string `json:"op"` // started, ready, setup, event, done, leaked
+	Flare string `json:"flare,omitempty"`
+	Pack  int    `json:"pack"`
+	Error string `json:"error,omitempty"` // ready or setup failed
+	// Fault says whose fault a failed ready is: "function" (the plugin does not open) or
+	// "platform" (the host cannot reach NATS); "leaked" on a failed setup says that the
+	// host has goroutines of earlier flares and runs no more packs.
+	Fault string         `json:"fault,omitempty"`
 	Event *control.Event `json:"event,omitempty"`
 	// Goroutines is the host's count when it is ready, and when it is idle and finds it
 	// has more (leaked): its function left some running.
@@ -99,6 +114,9 @@ func HostMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "burst host: no command pipes")
 		return 2
 	}
+	// Processes the function starts get neither pipe.
+	syscall.CloseOnExec(3)
+	syscall.CloseOnExec(4)
 	var lvl slog.Level
 	lvl.UnmarshalText([]byte(*level))
 	h := &host{
@@ -106,12 +124,14 @@ func HostMain(args []string) int {
 		enc:   json.NewEncoder(out),
 		packs: make(map[control.PackRef]*hostedPack),
 	}
+	// Started, before the plugin opens: an end after this is the plugin's doing.
+	h.send(hostMsg{Op: "started"})
 	if *check {
 		h.send(hostMsg{Op: "ready"})
 		return 0
 	}
-	if err := h.open(*plugin, *url); err != nil {
-		h.send(hostMsg{Op: "ready", Error: err.Error()})
+	if fault, err := h.open(*plugin, *url); err != nil {
+		h.send(hostMsg{Op: "ready", Error: err.Error(), Fault: fault})
 		return 1
 	}
 	defer h.nc.Close()
@@ -137,28 +157,32 @@ type host struct {
 	packs     map[control.PackRef]*hostedPack
 	idleSince time.Time // when it last became idle
 	rebase    bool      // a transport was made: count the goroutines to come back to again
+	leaked    int       // goroutines its function left running, once found: it runs no more packs
 	running   sync.WaitGroup
 }
 
 // hostedPack is a pack the host runs.
 type hostedPack struct {
+	ctx    context.Context // ends with its cancel or its flare's timeout
 	cancel context.CancelCauseFunc
+	stop   context.CancelFunc // ends its timeout
 	pack   *comm.Pack
 }
 
-func (h *host) open(plugin, url string) error {
+// open opens the plugin and connects to NATS; a failure says whose fault it is.
+func (h *host) open(plugin, url string) (fault string, err error) {
 	fn, err := functions.Load(plugin)
 	if err != nil {
-		return err
+		return "function", err
 	}
 	nc, err := nats.Connect(url, nats.Name("burst-host"), nats.MaxReconnects(-1))
 	if err != nil {
-		return fmt.Errorf("connect to NATS: %w", err)
+		return "platform", fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
 	h.fn, h.nc = fn, nc
 	h.nats = comm.NewNATSTransport(nc)
 	h.memory = comm.NewMemoryTransport()
-	return nil
+	return "", nil
 }
 
 // leakCheckAfter is how long a host is idle before it counts its goroutines.
@@ -194,9 +218,32 @@ func (h *host) checkLeaks() {
 		}
 		h.mu.Unlock()
 		if !rebase && n > h.base {
+			h.mu.Lock()
+			h.leaked = n - h.base
+			h.mu.Unlock()
 			h.send(hostMsg{Op: "leaked", Goroutines: n})
 		}
 	})
+}
+
+// admit takes pack a in, unless the host has goroutines of its function's earlier
+// flares: with no pack, it counts them (above its count after the warm-up), and returns
+// their number, for good once it found some.
+func (h *host) admit(a control.Assignment) (*hostedPack, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.leaked == 0 && len(h.packs) == 0 && !h.rebase {
+		// Goroutines of the last pack may still be ending: a moment for them.
+		h.leaked = max(settled(h.base)-h.base, 0)
+	}
+	if h.leaked > 0 {
+		return nil, h.leaked
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ctx, stop := context.WithTimeoutCause(ctx, time.Duration(a.Timeout)+deadlineSlack, ErrTimedOut)
+	hp := &hostedPack{ctx: ctx, cancel: cancel, stop: stop}
+	h.packs[control.PackRef{Flare: a.Flare, Pack: a.Pack}] = hp
+	return hp, 0
 }
 
 // warmUp runs a pack of one worker and nothing to do, as a flare's, so that what stays
@@ -245,17 +292,26 @@ func (h *host) serve(in io.Reader) int {
 		}
 		switch c.Op {
 		case "run":
-			if c.Run == nil {
+			if c.Run == nil || c.Settings == nil {
 				continue
 			}
-			a := *c.Run
+			a, set := *c.Run, *c.Settings
+			hp, leaked := h.admit(a)
+			if leaked > 0 {
+				// What an earlier flare left must not reach this one: the invoker
+				// runs it in another host.
+				err := fmt.Sprintf("host: its function left %d goroutines running", leaked)
+				h.send(hostMsg{Op: "setup", Flare: a.Flare, Pack: a.Pack, Error: err, Fault: "leaked"})
+				h.send(hostMsg{Op: "done", Flare: a.Flare, Pack: a.Pack})
+				continue
+			}
 			if c.Memory > 0 {
 				debug.SetMemoryLimit(c.Memory)
 			}
 			h.running.Add(1)
 			go func() {
 				defer h.running.Done()
-				h.run(a)
+				h.run(a, set, hp)
 			}()
 		case "cancel":
 			h.cancel(c)
@@ -265,29 +321,24 @@ func (h *host) serve(in io.Reader) int {
 	}
 }
 
-// run runs one pack and says when it is set up and when it is done.
-func (h *host) run(a control.Assignment) {
+// run runs pack a, admitted as hp, and says when it is set up and when it is done.
+func (h *host) run(a control.Assignment, set hostSettings, hp *hostedPack) {
 	k := control.PackRef{Flare: a.Flare, Pack: a.Pack}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	ctx, stop := context.WithTimeoutCause(ctx, time.Duration(a.Timeout)+deadlineSlack, ErrTimedOut)
-	defer stop()
-	hp := &hostedPack{cancel: cancel}
-	h.mu.Lock()
-	h.packs[k] = hp
-	h.mu.Unlock()
+	ctx := hp.ctx
+	defer hp.stop()
 	defer func() {
 		h.mu.Lock()
 		delete(h.packs, k)
 		idle := len(h.packs) == 0
 		h.mu.Unlock()
-		cancel(context.Canceled)
+		hp.cancel(context.Canceled)
 		h.send(hostMsg{Op: "done", Flare: a.Flare, Pack: a.Pack})
 		if idle {
 			debug.SetMemoryLimit(math.MaxInt64)
 			h.checkLeaks()
 		}
 	}()
-	p, err := h.setup(ctx, a)
+	p, err := h.setup(ctx, a, set)
 	if err != nil {
 		h.send(hostMsg{Op: "setup", Flare: a.Flare, Pack: a.Pack, Error: err.Error()})
 		return
@@ -299,7 +350,7 @@ func (h *host) run(a control.Assignment) {
 	p.run(ctx)
 }
 
-func (h *host) setup(ctx context.Context, a control.Assignment) (*packRun, error) {
+func (h *host) setup(ctx context.Context, a control.Assignment, set hostSettings) (*packRun, error) {
 	var t comm.Transport
 	switch a.Backend {
 	case control.BackendNATS, "":
@@ -321,8 +372,10 @@ func (h *host) setup(ctx context.Context, a control.Assignment) (*packRun, error
 	default:
 		return nil, fmt.Errorf("host: unknown backend %q", a.Backend)
 	}
+	var level slog.Level
+	level.UnmarshalText([]byte(set.LogLevel))
 	return newPackRun(ctx, a, h.fn, t, packEnv{
-		log: h.log, logLines: DefaultLogLines, logLevel: slog.LevelInfo, maxResult: DefaultMaxResult,
+		log: h.log, logLines: set.LogLines, logLevel: level, maxResult: set.MaxResult,
 		payload: int(h.nc.MaxPayload()),
 		report: func(ev control.Event) bool {
 			ev.Flare, ev.Pack, ev.Time = a.Flare, a.Pack, time.Now()

@@ -79,7 +79,8 @@ type Options struct {
 	// Built-ins always run in this process.
 	Isolation control.Isolation
 	// HostExe is the burst binary that runs as a function host (`burst host`). Empty
-	// means this process's own executable.
+	// means this process's own executable, whose main must then call HostMain when
+	// IsHost says so, as the burst binary's does.
 	HostExe string
 	// HostNATS is the URL at which function hosts reach the NATS server. Without it,
 	// with process isolation, the invoker is unhealthy.
@@ -93,6 +94,10 @@ type Options struct {
 	// WatchInterval is how often the hosts' memory is read. Zero means
 	// DefaultWatchInterval.
 	WatchInterval time.Duration
+	// MaxHosts bounds the function hosts, idle and busy: past it, an idle host of
+	// another function makes room, or a pack waits for a host. Zero means
+	// DefaultMaxHosts.
+	MaxHosts int
 }
 
 // An Invoker runs the packs that the gateway assigns to it, one goroutine per rank.
@@ -177,6 +182,9 @@ func New(opts Options) (*Invoker, error) {
 	}
 	if opts.WatchInterval <= 0 {
 		opts.WatchInterval = DefaultWatchInterval
+	}
+	if opts.MaxHosts <= 0 {
+		opts.MaxHosts = DefaultMaxHosts
 	}
 	host, _ := os.Hostname()
 	if opts.ID == "" {
@@ -295,7 +303,7 @@ func (inv *Invoker) Start(ctx context.Context) error {
 	}
 	if inv.opts.Isolation == control.IsolationProcess {
 		inv.checkHosts()
-		inv.loops.Go(func() { inv.hosts.watch(inv.stop) })
+		inv.loops.Go(func() { inv.hosts.watchMemory(inv.stop) })
 	}
 	inv.beat(control.SubjectHeartbeat)
 	inv.loops.Go(inv.heartbeats)
@@ -348,9 +356,15 @@ func (inv *Invoker) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// hostRecheck is how many heartbeats apart an invoker that cannot start function hosts
+// tries again.
+const hostRecheck = 10
+
 func (inv *Invoker) heartbeats() {
 	t := time.NewTicker(inv.opts.Heartbeat)
 	defer t.Stop()
+	beats := 0
+	var checking sync.Mutex
 	for {
 		select {
 		case <-inv.stop:
@@ -358,6 +372,20 @@ func (inv *Invoker) heartbeats() {
 		case <-t.C:
 			inv.beat(control.SubjectHeartbeat)
 			inv.pruneCancelled()
+			if beats++; inv.opts.Isolation == control.IsolationProcess && beats%hostRecheck == 0 {
+				inv.hosts.mu.Lock()
+				unhealthy := inv.hosts.health != ""
+				inv.hosts.mu.Unlock()
+				if unhealthy && checking.TryLock() {
+					// What kept hosts from starting (a binary being replaced, a fork
+					// that failed) may be over: the invoker gets no packs to find out.
+					// Not in this loop: a host that hangs must not stop the beats.
+					inv.loops.Go(func() {
+						defer checking.Unlock()
+						inv.checkHosts()
+					})
+				}
+			}
 		}
 	}
 }
@@ -374,7 +402,9 @@ func (inv *Invoker) Heartbeat() control.Heartbeat {
 		Isolation: inv.opts.Isolation, MemoryLimit: "none",
 	}
 	if inv.opts.Isolation == control.IsolationProcess {
-		hb.MemoryLimit = "watchdog"
+		if canWatchMemory {
+			hb.MemoryLimit = "watchdog"
+		}
 		inv.hosts.mu.Lock()
 		hb.Health = inv.hosts.health
 		inv.hosts.mu.Unlock()
@@ -396,20 +426,28 @@ func (inv *Invoker) beat(subject string) {
 }
 
 // checkHosts starts a function host that only answers ready, and notes in the invoker's
-// health whether hosts can start.
+// health whether hosts can start. It logs a change.
 func (inv *Invoker) checkHosts() {
+	inv.hosts.mu.Lock()
+	was := inv.hosts.health
+	inv.hosts.mu.Unlock()
+	var err error
 	if inv.opts.HostNATS == "" {
-		inv.hosts.setHealth(errors.New("no NATS URL for function hosts (Options.HostNATS)"))
-		return
-	}
-	h := &hostProc{pool: inv.hosts, ready: make(chan struct{}), exited: make(chan struct{}), runs: make(map[control.PackRef]*hostedRun)}
-	err := h.start("")
-	if err == nil {
-		<-h.exited
+		err = errors.New("no NATS URL for function hosts (Options.HostNATS)")
+	} else {
+		h := inv.hosts.newHost("")
+		err = h.start("")
+		close(h.ready)
+		if err == nil {
+			<-h.exited
+		}
 	}
 	inv.hosts.setHealth(err)
-	if err != nil {
+	switch {
+	case err != nil && was == "":
 		inv.log.Error("cannot start function hosts: uploaded functions will not run here", "exe", inv.opts.HostExe, "err", err)
+	case err == nil && was != "":
+		inv.log.Info("function hosts start again", "exe", inv.opts.HostExe)
 	}
 }
 

@@ -64,10 +64,12 @@ func newPackRun(ctx context.Context, a control.Assignment, fn functions.Func, t 
 	}
 	// A result must fit, with room to spare, in one event under the NATS payload limit,
 	// and an event holds at most a quarter of it besides its largest result.
-	maxResult := min(env.maxResult, env.payload/2)
+	// The function's own bound, else the invoker's; either way under half the payload.
+	maxResult := env.maxResult
 	if r := a.Limits.ResultBytes; r > 0 {
-		maxResult = min(maxResult, r)
+		maxResult = r
 	}
+	maxResult = min(maxResult, env.payload/2)
 	return &packRun{
 		a: a, first: first, end: end, pack: pack, fn: fn, logs: logs,
 		log:       env.log.With("flare", a.Flare, "pack", a.Pack),

@@ -27,6 +27,8 @@ type config struct {
 	InvokerID string `env:"INVOKER_ID"`
 	// Isolation is where the invoker runs uploaded functions: process or none.
 	Isolation string `env:"ISOLATION" envDefault:"process"`
+	// MaxHosts bounds the invoker's function hosts.
+	MaxHosts int `env:"MAX_HOSTS" envDefault:"64"`
 	// Clustering of the embedded NATS server, for several hosts.
 	ClusterName string   `env:"NATS_CLUSTER_NAME" envDefault:"burst"`
 	ClusterPort int      `env:"NATS_CLUSTER_PORT"`
@@ -107,7 +109,8 @@ func (c *config) natsFlags(fs *pflag.FlagSet, embedded bool) {
 func (c *config) invokerFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Slots, "slots", c.Slots, "worker slots of the invoker (BURST_INVOKER_SLOTS)")
 	fs.StringVar(&c.InvokerID, "invoker-id", c.InvokerID, "name of the invoker in the cluster; empty picks one (BURST_INVOKER_ID)")
-	fs.StringVar(&c.Isolation, "isolation", c.Isolation, "where uploaded functions run: process (a function host per pack) or none (in the invoker, trusted setups and benchmarks) (BURST_ISOLATION)")
+	fs.StringVar(&c.Isolation, "isolation", c.Isolation, "where uploaded functions run: process (a function host per flare) or none (in the invoker, trusted setups and benchmarks) (BURST_ISOLATION)")
+	fs.IntVar(&c.MaxHosts, "max-hosts", c.MaxHosts, "most function hosts of the invoker, idle and busy (BURST_MAX_HOSTS)")
 }
 
 func (c *config) gatewayFlags(fs *pflag.FlagSet) {
@@ -134,6 +137,8 @@ func (c *config) check() error {
 		return fmt.Errorf("shutdown timeout %s: want more than 0", c.ShutdownTimeout)
 	case c.FlareTimeout <= 0:
 		return fmt.Errorf("flare timeout %s: want more than 0", c.FlareTimeout)
+	case c.MaxHosts <= 0:
+		return fmt.Errorf("max hosts %d: want at least 1", c.MaxHosts)
 	case c.Isolation != "process" && c.Isolation != "none":
 		return fmt.Errorf("isolation %q: want process or none", c.Isolation)
 	case c.Retention < gateway.DefaultMaxTimeout:

@@ -165,6 +165,7 @@ func (n *node) startInvoker(ctx context.Context) (*invoker.Invoker, error) {
 		Conn:      nc,
 		Functions: examples.Builtins(),
 		Isolation: control.Isolation(n.cfg.Isolation),
+		MaxHosts:  n.cfg.MaxHosts,
 		HostNATS:  n.natsURL(),
 		Slots:     n.cfg.Slots,
 		CacheDir:  filepath.Join(n.cfg.DataDir, "plugins"),
