@@ -1,12 +1,12 @@
 package invoker
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -158,22 +158,25 @@ func (p *hostPool) count() int {
 }
 
 // acquire returns a host for pack a of the function at plugin: the host of the other
-// packs of a's flare on this invoker if they have one, a warm one, or a new one.
-func (p *hostPool) acquire(ctx context.Context, a control.Assignment, plugin string) (*hostProc, error) {
+// packs of a's flare on this invoker if they have one, a warm one unless notWarm, or a
+// new one.
+func (p *hostPool) acquire(ctx context.Context, a control.Assignment, plugin string, notWarm bool) (*hostProc, error) {
 	p.mu.Lock()
 	var h *hostProc
 	var evict []*hostProc
 	for {
 		if p.closed {
 			p.mu.Unlock()
+			p.stopAll(evict)
 			return nil, ErrShutdown
 		}
 		if h = p.byFlare[a.Flare]; h != nil {
 			break
 		}
-		h = p.takeIdle(a.Digest)
-		if h != nil {
-			break
+		if !notWarm {
+			if h = p.takeIdle(a.Digest); h != nil {
+				break
+			}
 		}
 		var wait time.Duration
 		switch {
@@ -281,8 +284,8 @@ func (p *hostPool) takeIdle(digest string) *hostProc {
 	return nil
 }
 
-// oldestIdle takes out the idle host that waited longest for a flare, of any
-// function, to make room. Called with p.mu held.
+// oldestIdle takes out an idle host to make room: of the function with the most idle
+// hosts, the one that waited longest. Called with p.mu held.
 func (p *hostPool) oldestIdle() *hostProc {
 	var digest string
 	for d, hs := range p.idle {
@@ -346,11 +349,11 @@ var errFunctionHost = errors.New("the function's host failed")
 // function's doing.
 func (h *hostProc) start(plugin string) error {
 	inv := h.pool.inv
-	args := []string{"host", "--log-level", inv.opts.LogLevel.String()}
+	args := []string{"host", "--log-level", inv.opts.LogLevel.String(), "--nats", inv.opts.HostNATS}
 	if plugin == "" {
 		args = append(args, "--check")
 	} else {
-		args = append(args, "--plugin", plugin, "--nats", inv.opts.HostNATS)
+		args = append(args, "--plugin", plugin)
 	}
 	fail := func(err error) error {
 		close(h.exited) // never started: gone
@@ -440,8 +443,12 @@ func (h *hostProc) watch(r *os.File, hello chan<- hostMsg) {
 	cmd, pid := h.cmd, h.pid
 	h.mu.Unlock()
 	cmd.Wait()
-	// What the function started goes with the host, and takes the pipes it held.
+	// What the function started goes with the host, and takes the pipes it held. The
+	// process id is free from now on: no kill may use it.
 	syscall.Kill(-pid, syscall.SIGKILL)
+	h.mu.Lock()
+	h.pid = 0
+	h.mu.Unlock()
 	r.Close()
 	<-read
 	h.cmdW.Close()
@@ -451,15 +458,29 @@ func (h *hostProc) watch(r *os.File, hello chan<- hostMsg) {
 // read takes the host's messages, checked against what the invoker asked it, until the
 // pipe closes.
 func (h *hostProc) read(r *os.File, hello chan<- hostMsg) {
-	dec := json.NewDecoder(r)
+	// A message is a line: at most an event, which fits a NATS message, and some room.
+	maxLine := 2*int(h.pool.inv.nc.MaxPayload()) + 64<<10
+	br := bufio.NewReaderSize(r, 64<<10)
+	var line []byte
 	greeted := false
 	for {
+		chunk, err := br.ReadSlice('\n')
+		line = append(line, chunk...)
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull) && len(line) <= maxLine:
+			continue
+		case errors.Is(err, bufio.ErrBufferFull):
+			h.kill(fmt.Sprintf("killed: it wrote a message of more than %d bytes to the invoker", maxLine), control.StatusFailed)
+			return
+		case err != nil:
+			return // gone
+		}
 		var m hostMsg
-		if err := dec.Decode(&m); err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, os.ErrClosed) {
-				// Not the host's own: its function wrote to the host's pipe.
-				h.kill("killed: it wrote what is not a message to the invoker: "+clip(err.Error(), maxLogValue), control.StatusFailed)
-			}
+		err = json.Unmarshal(line, &m)
+		line = line[:0]
+		if err != nil {
+			// Not the host's own: its function wrote to the host's pipe.
+			h.kill("killed: it wrote what is not a message to the invoker: "+clip(err.Error(), maxLogValue), control.StatusFailed)
 			return
 		}
 		k := control.PackRef{Flare: m.Flare, Pack: m.Pack}
@@ -497,11 +518,20 @@ func (h *hostProc) read(r *os.File, hello chan<- hostMsg) {
 		case "done":
 			h.mu.Lock()
 			hr := h.runs[k]
-			delete(h.runs, k)
+			// The host says done once it answered the run, and, if the pack ran, once
+			// it ended: anything else is not the host's.
+			valid := hr != nil && hr.answered && (!hr.running || hr.ended)
+			if valid {
+				delete(h.runs, k)
+			}
 			h.mu.Unlock()
-			if hr != nil {
+			switch {
+			case valid:
 				hr.finish()
 				close(hr.done)
+			case hr != nil:
+				h.kill("killed: it said a pack was done that was not", control.StatusFailed)
+				return
 			}
 		case "leaked":
 			h.mu.Lock()
@@ -691,20 +721,24 @@ func (h *hostProc) runPack(ctx context.Context, a control.Assignment) (*hostedRu
 		cause, _ := h.cause()
 		return nil, errors.New(cause)
 	}
+	var err error
 	select {
-	case err := <-hr.setup:
-		if err != nil {
-			<-hr.done
-			return nil, err
-		}
-		return hr, nil
+	case err = <-hr.setup:
 	case <-ctx.Done():
 		h.stopRun(ctx, hr)
-		if err := <-hr.setup; err != nil {
-			return nil, err
-		}
-		return hr, nil
+		err = <-hr.setup // stopRun bounds the wait
 	}
+	if err != nil {
+		// The pack goes once the host closed it, or is gone.
+		select {
+		case <-hr.done:
+		case <-ctx.Done():
+			h.stopRun(ctx, hr)
+			<-hr.done
+		}
+		return nil, err
+	}
+	return hr, nil
 }
 
 // stopRun tells the host to stop pack hr as the cause of ctx says, and kills the host if
@@ -718,7 +752,12 @@ func (h *hostProc) stopRun(ctx context.Context, hr *hostedRun) {
 	status, reason := cancelOf(context.Cause(ctx))
 	grace := h.pool.inv.opts.HostGrace
 	t := time.AfterFunc(grace, func() {
-		h.kill(fmt.Sprintf("killed: its workers did not stop within %s of the end of the flare (%s)", grace, reason), status)
+		h.mu.Lock()
+		ended := hr.ended
+		h.mu.Unlock()
+		if !ended {
+			h.killFor(hr.a.Flare, fmt.Sprintf("killed: its workers did not stop within %s of the end of the flare (%s)", grace, reason), status)
+		}
 	})
 	h.send(hostCmd{Op: "cancel", Flare: hr.a.Flare, Pack: hr.a.Pack, Status: status, Reason: reason})
 	go func() {
@@ -730,7 +769,17 @@ func (h *hostProc) stopRun(ctx context.Context, hr *hostedRun) {
 // kill kills the host and what it started, for reason (kept as the cause its packs end
 // with, with status).
 func (h *hostProc) kill(reason string, status control.Status) {
+	h.killFor("", reason, status)
+}
+
+// killFor kills the host as kill does if it still runs packs of flare ("": whatever
+// it runs): a kill that comes late does not reach the next flare.
+func (h *hostProc) killFor(flare, reason string, status control.Status) {
 	h.mu.Lock()
+	if flare != "" && h.flare != flare {
+		h.mu.Unlock()
+		return
+	}
 	if h.killReason == "" {
 		h.killReason, h.killStatus = reason, status
 	}
@@ -862,13 +911,13 @@ func (p *hostPool) watchMemory(stop <-chan struct{}) {
 		p.mu.Unlock()
 		for _, h := range busy {
 			h.mu.Lock()
-			limit, base, pid := h.limit, h.baseRSS, h.pid
+			limit, base, pid, flare := h.limit, h.baseRSS, h.pid, h.flare
 			h.mu.Unlock()
 			if limit == 0 || pid == 0 {
 				continue
 			}
 			if used := rss(pid); used > limit {
-				h.kill(fmt.Sprintf("killed: over its %s memory limit (it used %s)", mib(limit-base), mib(used-base)), control.StatusFailed)
+				h.killFor(flare, fmt.Sprintf("killed: over its %s memory limit (it used %s)", mib(limit-base), mib(used-base)), control.StatusFailed)
 			}
 		}
 	}
@@ -969,14 +1018,16 @@ func (inv *Invoker) runHosted(ctx context.Context, a control.Assignment, reply f
 	}
 	var h *hostProc
 	var hr *hostedRun
-	for try := 1; ; try++ {
-		h, err = inv.hosts.acquire(ctx, a, plugin)
+	for retry := false; ; retry = true {
+		// Once a warm host refused the pack, a new one (or the one its flare's other
+		// packs moved to) takes it: that one has nothing left of earlier flares.
+		h, err = inv.hosts.acquire(ctx, a, plugin, retry)
 		if err != nil {
 			reply(err)
 			return
 		}
 		hr, err = h.runPack(ctx, a)
-		if errors.Is(err, errLeftover) && try < 3 {
+		if errors.Is(err, errLeftover) && !retry && ctx.Err() == nil {
 			inv.log.Info("function host retired: its function left goroutines running", "flare", a.Flare, "pack", a.Pack, "err", err)
 			inv.hosts.release(h)
 			continue

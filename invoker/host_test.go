@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ func TestHostStartFails(t *testing.T) {
 	e := newEnv(t, Options{})
 	p := e.inv.hosts
 	e.inv.opts.HostExe = filepath.Join(t.TempDir(), "gone")
-	_, err := p.acquire(context.Background(), hostAssignment("f1", "d", 1, 1, 0), "/none.so")
+	_, err := p.acquire(context.Background(), hostAssignment("f1", "d", 1, 1, 0), "/none.so", false)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("acquire: %v, want the missing binary named", err)
 	}
@@ -90,7 +91,7 @@ func TestHostBadPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		_, err := p.acquire(context.Background(), hostAssignment(fmt.Sprint("f", i), "d", 1, 1, 0), bad)
+		_, err := p.acquire(context.Background(), hostAssignment(fmt.Sprint("f", i), "d", 1, 1, 0), bad, false)
 		if !errors.Is(err, errFunctionHost) {
 			t.Errorf("acquire: %v, want the function's fault", err)
 		}
@@ -113,7 +114,7 @@ func TestHostAcquireCancelled(t *testing.T) {
 	// Two packs of a flare: the second is cancelled while the first starts the host.
 	got := make(chan *hostProc, 1)
 	go func() {
-		h, err := p.acquire(context.Background(), hostAssignment("f1", digest, 2, 1, 0), path)
+		h, err := p.acquire(context.Background(), hostAssignment("f1", digest, 2, 1, 0), path, false)
 		if err != nil {
 			t.Error(err)
 		}
@@ -123,7 +124,7 @@ func TestHostAcquireCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ret := make(chan error, 1)
 	go func() {
-		_, err := p.acquire(ctx, hostAssignment("f1", digest, 2, 1, 1), path)
+		_, err := p.acquire(ctx, hostAssignment("f1", digest, 2, 1, 1), path, false)
 		ret <- err
 	}()
 	cancel()
@@ -147,7 +148,7 @@ func TestHostAcquireCancelled(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() { time.Sleep(time.Duration(i) * 5 * time.Millisecond); cancel() }()
 		a := hostAssignment(fmt.Sprint("g", i), digest+"-other", 1, 1, 0) // no warm host
-		if h, err := p.acquire(ctx, a, path); err == nil {
+		if h, err := p.acquire(ctx, a, path, false); err == nil {
 			p.release(h)
 		}
 		cancel()
@@ -163,7 +164,7 @@ func TestHostFinishingCount(t *testing.T) {
 	p := e.inv.hosts
 	for i := range 50 {
 		a := hostAssignment(fmt.Sprint("f", i), digest, 1, 1, 0)
-		h, err := p.acquire(context.Background(), a, path)
+		h, err := p.acquire(context.Background(), a, path, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,5 +183,57 @@ func TestHostFinishingCount(t *testing.T) {
 		h.mu.Lock()
 		delete(h.runs, k)
 		h.mu.Unlock()
+	}
+}
+
+// TestHostMessagesChecked feeds the invoker's reader of a host what a function could
+// write to the host's pipe: a done for a pack still running, a line past any message's
+// size, what is not JSON. Each kills the host, saying why, and ends no pack by itself.
+func TestHostMessagesChecked(t *testing.T) {
+	e := newEnv(t, Options{})
+	huge := `{"op":"event","event":{"error":"` + strings.Repeat("A", 3*int(e.inv.nc.MaxPayload())) + "\"}}\n"
+	for _, tt := range []struct{ name, msgs, says string }{
+		{"done while running", `{"op":"done","flare":"f","pack":0}` + "\n", "said a pack was done that was not"},
+		{"a line too long", huge, "wrote a message of more than"},
+		{"not JSON", "not a message\n", "wrote what is not a message"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := e.inv.hosts.newHost("d")
+			hr := &hostedRun{a: hostAssignment("f", "d", 1, 1, 0), answered: true, running: true, setup: make(chan error, 1),
+				finished: make(chan struct{}), done: make(chan struct{}), reported: map[int]bool{}}
+			h.runs[control.PackRef{Flare: "f"}] = hr
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			go func() {
+				w.WriteString(tt.msgs)
+				w.Close()
+			}()
+			h.read(r, make(chan hostMsg, 2))
+			if reason, _ := h.cause(); !strings.Contains(reason, tt.says) {
+				t.Errorf("cause %q, want it to say %q", reason, tt.says)
+			}
+			select {
+			case <-hr.done:
+				t.Error("the pack was ended by the message")
+			default:
+			}
+		})
+	}
+}
+
+// TestHostCheckReachesNATS: the invoker's probe of its hosts fails when hosts cannot
+// reach NATS, and the invoker says so.
+func TestHostCheckReachesNATS(t *testing.T) {
+	e := newEnv(t, Options{})
+	if hb := e.inv.Heartbeat(); hb.Health != "" {
+		t.Fatalf("health %q at start", hb.Health)
+	}
+	e.inv.opts.HostNATS = "nats://127.0.0.1:1"
+	e.inv.checkHosts()
+	if hb := e.inv.Heartbeat(); !strings.Contains(hb.Health, "connect to NATS") {
+		t.Errorf("health %q, want the NATS connection named", hb.Health)
 	}
 }

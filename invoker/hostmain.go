@@ -34,8 +34,10 @@ import (
 // message: "run" a pack (it answers "setup" once the pack listens, forwards the pack's
 // events to the gateway through the invoker, and "done" once the pack is closed),
 // "cancel" a flare's packs, "exit". Idle for a moment, it says "leaked" if it has more
-// goroutines than after its warm-up; asked to run a pack then, it refuses ("setup" with
-// the fault "leaked"), and the invoker runs the pack in another host. Its stdout and stderr are the function's and the
+// goroutines than after its warm-up; it counts them again before it takes a pack of a
+// new flare, once the last flare's packs have closed, and refuses the pack if its
+// function left some ("setup" with the fault "leaked"): the invoker runs the pack in a
+// new host. Its stdout and stderr are the function's and the
 // runtime's: the invoker keeps the last of them to say why a host died.
 
 // hostCookie is the environment variable an invoker sets for its hosts: `burst host` by
@@ -127,6 +129,12 @@ func HostMain(args []string) int {
 	// Started, before the plugin opens: an end after this is the plugin's doing.
 	h.send(hostMsg{Op: "started"})
 	if *check {
+		// The invoker's probe: can a host start, and reach NATS?
+		if err := h.connect(*url); err != nil {
+			h.send(hostMsg{Op: "ready", Error: err.Error(), Fault: "platform"})
+			return 1
+		}
+		h.nc.Close()
 		h.send(hostMsg{Op: "ready"})
 		return 0
 	}
@@ -142,23 +150,23 @@ func HostMain(args []string) int {
 
 // host is the state of a function host.
 type host struct {
-	base   int // goroutines when idle: after the warm-up, or the JetStream transport's start
-	log    *slog.Logger
-	fn     functions.Func
-	nc     *nats.Conn
-	nats   comm.Transport
-	memory comm.Transport
+	base      int // goroutines when idle, after the warm-up
+	log       *slog.Logger
+	fn        functions.Func
+	nc        *nats.Conn
+	nats      comm.Transport
+	memory    comm.Transport
+	jetstream comm.Transport
 
 	encMu sync.Mutex
 	enc   *json.Encoder
 
 	mu        sync.Mutex
-	jetstream comm.Transport
 	packs     map[control.PackRef]*hostedPack
+	active    int       // run goroutines, until their very end
+	flare     string    // the flare whose packs it took last
 	idleSince time.Time // when it last became idle
-	rebase    bool      // a transport was made: count the goroutines to come back to again
-	leaked    int       // goroutines its function left running, once found: it runs no more packs
-	running   sync.WaitGroup
+	leaked    int       // goroutines its function left running, once found: it takes no other flare
 }
 
 // hostedPack is a pack the host runs.
@@ -175,14 +183,27 @@ func (h *host) open(plugin, url string) (fault string, err error) {
 	if err != nil {
 		return "function", err
 	}
+	if err := h.connect(url); err != nil {
+		return "platform", err
+	}
+	h.fn = fn
+	h.nats = comm.NewNATSTransport(h.nc)
+	h.memory = comm.NewMemoryTransport()
+	h.jetstream, err = comm.NewJetStreamTransport(h.nc, comm.JetStreamOptions{})
+	if err != nil {
+		return "platform", fmt.Errorf("jetstream transport: %w", err)
+	}
+	return "", nil
+}
+
+// connect connects the host to NATS at url.
+func (h *host) connect(url string) error {
 	nc, err := nats.Connect(url, nats.Name("burst-host"), nats.MaxReconnects(-1))
 	if err != nil {
-		return "platform", fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
-	h.fn, h.nc = fn, nc
-	h.nats = comm.NewNATSTransport(nc)
-	h.memory = comm.NewMemoryTransport()
-	return "", nil
+	h.nc = nc
+	return nil
 }
 
 // leakCheckAfter is how long a host is idle before it counts its goroutines.
@@ -206,57 +227,78 @@ func (h *host) checkLeaks() {
 			return // busy again since: checked when it is idle next
 		}
 		n := settled(h.base+1) - 1 // this goroutine is not the function's
-		if !idle() {
+		if !idle() || n <= h.base {
 			return
 		}
 		h.mu.Lock()
-		rebase := h.rebase
-		if rebase {
-			// A transport made since keeps goroutines of its own: the count now is
-			// the one to come back to.
-			h.base, h.rebase = n, false
-		}
+		h.leaked = n - h.base
 		h.mu.Unlock()
-		if !rebase && n > h.base {
-			h.mu.Lock()
-			h.leaked = n - h.base
-			h.mu.Unlock()
-			h.send(hostMsg{Op: "leaked", Goroutines: n})
-		}
+		h.send(hostMsg{Op: "leaked", Goroutines: n})
 	})
 }
 
-// admit takes pack a in, unless the host has goroutines of its function's earlier
-// flares: with no pack, it counts them (above its count after the warm-up), and returns
-// their number, for good once it found some.
-func (h *host) admit(a control.Assignment) (*hostedPack, int) {
+// drainWait bounds the wait of a new flare's first pack for the last flare's packs to
+// close.
+const drainWait = 2 * time.Second
+
+// admit takes pack a in, with the host's memory limit while it runs (0: none), and says
+// why not if it does not. The first pack of a flare
+// other than the last one waits for the last one's packs to close, then the host counts
+// its goroutines: above its count after the warm-up, its function's earlier flares left
+// some running, and the host takes no other flare. Packs of one flare are always let
+// in together: what a flare's own packs left is its own.
+func (h *host) admit(a control.Assignment, memory int64) (*hostedPack, string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.leaked == 0 && len(h.packs) == 0 && !h.rebase {
-		// Goroutines of the last pack may still be ending: a moment for them.
-		h.leaked = max(settled(h.base)-h.base, 0)
-	}
-	if h.leaked > 0 {
-		return nil, h.leaked
+	if a.Flare != h.flare {
+		for end := time.Now().Add(drainWait); h.active > 0 && h.leaked == 0; {
+			if time.Now().After(end) {
+				// What holds them counts as left running.
+				h.leaked = h.active
+				break
+			}
+			h.mu.Unlock()
+			time.Sleep(100 * time.Microsecond)
+			h.mu.Lock()
+		}
+		if h.leaked == 0 {
+			// Not under the lock: an idle check that waits for it would count.
+			h.mu.Unlock()
+			n := settled(h.base)
+			h.mu.Lock()
+			h.leaked = max(h.leaked, n-h.base)
+		}
+		if h.leaked > 0 {
+			return nil, fmt.Sprintf("host: its function left %d goroutines running", h.leaked)
+		}
+		h.flare = a.Flare
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	ctx, stop := context.WithTimeoutCause(ctx, time.Duration(a.Timeout)+deadlineSlack, ErrTimedOut)
 	hp := &hostedPack{ctx: ctx, cancel: cancel, stop: stop}
 	h.packs[control.PackRef{Flare: a.Flare, Pack: a.Pack}] = hp
-	return hp, 0
+	h.active++
+	if memory > 0 {
+		debug.SetMemoryLimit(memory)
+	}
+	return hp, ""
 }
 
-// warmUp runs a pack of one worker and nothing to do, as a flare's, so that what stays
-// after every pack (the connection's machinery) is in place, and returns the count of
-// goroutines then: the count to which the host comes back after a pack, unless its
-// function left some running.
+// warmUp runs a pack of one worker and nothing to do, as a flare's, and makes a
+// request of NATS as JetStream packs do, so that what stays after every pack (the
+// connection's machinery) is in place, and returns the count of goroutines then: the
+// count to which the host comes back after a pack, unless its function left some
+// running.
 func (h *host) warmUp() int {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	p, err := comm.NewPack(ctx, comm.Config{Flare: fmt.Sprintf("host-warm-up-%d", os.Getpid()), Size: 1, Granularity: 1, Transport: h.nats}, 0)
 	if err == nil {
 		p.Run(ctx, func(context.Context, *comm.Worker) error { return nil })
 		p.Close()
 	}
+	// A connection's first request starts its subscription for the replies, which stays.
+	h.nc.RequestWithContext(ctx, nats.NewInbox(), nil)
 	return settled(0)
 }
 
@@ -296,23 +338,14 @@ func (h *host) serve(in io.Reader) int {
 				continue
 			}
 			a, set := *c.Run, *c.Settings
-			hp, leaked := h.admit(a)
-			if leaked > 0 {
-				// What an earlier flare left must not reach this one: the invoker
-				// runs it in another host.
-				err := fmt.Sprintf("host: its function left %d goroutines running", leaked)
-				h.send(hostMsg{Op: "setup", Flare: a.Flare, Pack: a.Pack, Error: err, Fault: "leaked"})
+			hp, refused := h.admit(a, c.Memory)
+			if refused != "" {
+				// The invoker runs the pack in another host.
+				h.send(hostMsg{Op: "setup", Flare: a.Flare, Pack: a.Pack, Error: refused, Fault: "leaked"})
 				h.send(hostMsg{Op: "done", Flare: a.Flare, Pack: a.Pack})
 				continue
 			}
-			if c.Memory > 0 {
-				debug.SetMemoryLimit(c.Memory)
-			}
-			h.running.Add(1)
-			go func() {
-				defer h.running.Done()
-				h.run(a, set, hp)
-			}()
+			go h.run(a, set, hp)
 		case "cancel":
 			h.cancel(c)
 		case "exit":
@@ -330,13 +363,18 @@ func (h *host) run(a control.Assignment, set hostSettings, hp *hostedPack) {
 		h.mu.Lock()
 		delete(h.packs, k)
 		idle := len(h.packs) == 0
+		if idle {
+			debug.SetMemoryLimit(math.MaxInt64)
+		}
 		h.mu.Unlock()
 		hp.cancel(context.Canceled)
 		h.send(hostMsg{Op: "done", Flare: a.Flare, Pack: a.Pack})
 		if idle {
-			debug.SetMemoryLimit(math.MaxInt64)
 			h.checkLeaks()
 		}
+		h.mu.Lock()
+		h.active--
+		h.mu.Unlock()
 	}()
 	p, err := h.setup(ctx, a, set)
 	if err != nil {
@@ -358,17 +396,7 @@ func (h *host) setup(ctx context.Context, a control.Assignment, set hostSettings
 	case control.BackendMemory:
 		t = h.memory
 	case control.BackendJetStream:
-		h.mu.Lock()
-		if h.jetstream == nil {
-			js, err := comm.NewJetStreamTransport(h.nc, comm.JetStreamOptions{})
-			if err != nil {
-				h.mu.Unlock()
-				return nil, fmt.Errorf("host: jetstream transport: %w", err)
-			}
-			h.jetstream, h.rebase = js, true
-		}
 		t = h.jetstream
-		h.mu.Unlock()
 	default:
 		return nil, fmt.Errorf("host: unknown backend %q", a.Backend)
 	}

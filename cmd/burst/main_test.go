@@ -29,8 +29,10 @@ func TestMain(m *testing.M) {
 		os.Exit(run(context.Background(), os.Args[1:], nil, os.Stdout, os.Stderr))
 	}
 	code := m.Run()
-	if pluginDir != "" {
-		os.RemoveAll(pluginDir)
+	for _, dir := range []string{pluginDir, binaryDir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }

@@ -240,13 +240,17 @@ func TestServeKilledUnderAFlare(t *testing.T) {
 	}
 }
 
+// binaryDir holds the binary realBinary builds.
+var binaryDir string
+
 // realBinary builds the burst binary, once per test binary, for the tests that must run
-// the real thing, and returns its path.
+// the real thing, and returns its path. TestMain removes it.
 var realBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "burst-cmd-binary-")
 	if err != nil {
 		return "", err
 	}
+	binaryDir = dir
 	bin := filepath.Join(dir, "burst")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
@@ -287,7 +291,6 @@ func TestServeSurvivesHostileFunctions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(filepath.Dir(bin))
 	// The plugin as a user builds it: with the binary that serves it.
 	so := filepath.Join(t.TempDir(), "hostile.so")
 	if out, err := exec.Command(bin, "fn", "build", "../../gateway/testdata/hostile", "-o", so).CombinedOutput(); err != nil {

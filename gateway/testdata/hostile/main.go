@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"syscall"
 	"time"
 
 	"github.com/burstgo/burst/comm"
@@ -81,12 +82,12 @@ func Burst(ctx context.Context, w *comm.Worker, input json.RawMessage) (any, err
 		// Messages as the host sends them to its invoker, on the host's pipe: a host
 		// ready again, a pack of another flare set up and ended.
 		other := `{"flare":"01a00000-0000-7000-8000-000000000000","pack":0`
-		os.NewFile(4, "messages").WriteString(`{"op":"ready"}` + "\n" +
+		writeMessages(`{"op":"ready"}` + "\n" +
 			`{"op":"setup",` + other[1:] + "}\n" +
 			`{"op":"event",` + other[1:] + `,"event":{"kind":"ended","status":"succeeded"}}` + "\n")
 		return map[string]int{"pid": os.Getpid(), "rank": w.Rank()}, nil
 	case "garble":
-		os.NewFile(4, "messages").WriteString("not a message\n")
+		writeMessages("not a message\n")
 		<-ctx.Done()
 		return nil, ctx.Err()
 	case "leak":
@@ -94,6 +95,13 @@ func Burst(ctx context.Context, w *comm.Worker, input json.RawMessage) (any, err
 		return map[string]int{"pid": os.Getpid(), "rank": w.Rank()}, nil
 	}
 	return nil, fmt.Errorf("hostile: unknown %q", do)
+}
+
+// writeMessages writes s to the host's pipe to its invoker (descriptor 4). It writes
+// to the descriptor itself: an *os.File made for it would close it when collected,
+// and the host would lose its pipe.
+func writeMessages(s string) {
+	syscall.Write(4, []byte(s))
 }
 
 func main() {}
