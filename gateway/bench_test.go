@@ -28,34 +28,72 @@ import (
 func BenchmarkStartup(b *testing.B) {
 	for _, bc := range []struct{ size, g int }{{1, 1}, {96, 48}, {960, 48}, {10000, 1000}} {
 		b.Run(fmt.Sprintf("N=%d/g=%d", bc.size, bc.g), func(b *testing.B) {
-			c := newCluster(b, clusterOptions{})
-			body := mustJSON(b, map[string]any{"function": "hello", "size": bc.size, "granularity": bc.g})
-			client := &http.Client{}
-			var running, results []time.Duration
-			for b.Loop() {
-				t0 := time.Now()
-				resp, err := client.Post(c.url+"/flares?wait=true", "application/json", bytes.NewReader([]byte(body)))
-				if err != nil {
-					b.Fatal(err)
-				}
-				var rec Record
-				err = json.NewDecoder(resp.Body).Decode(&rec)
-				resp.Body.Close()
-				t1 := time.Now()
-				if err != nil || rec.Status != control.StatusSucceeded || len(rec.Results) != bc.size {
-					b.Fatalf("%v: %s %q", err, rec.Status, rec.Error)
-				}
-				last := rec.Workers[0].Start
-				for _, w := range rec.Workers {
-					if w.Start.After(last) {
-						last = w.Start
-					}
-				}
-				running = append(running, last.Sub(t0))
-				results = append(results, t1.Sub(t0))
+			startup(b, newCluster(b, clusterOptions{}), bc.size, bc.g)
+		})
+	}
+}
+
+// startup runs blocking flares of hello of size workers in packs of g for b's loop and
+// reports the medians.
+func startup(b *testing.B, c *cluster, size, g int) {
+	body := mustJSON(b, map[string]any{"function": "hello", "size": size, "granularity": g})
+	client := &http.Client{}
+	var running, results []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		req, _ := http.NewRequest("POST", c.url+"/flares?wait=true", strings.NewReader(body))
+		if c.key != "" {
+			req.Header.Set("Authorization", "Bearer "+c.key)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var rec Record
+		err = json.NewDecoder(resp.Body).Decode(&rec)
+		resp.Body.Close()
+		t1 := time.Now()
+		if err != nil || rec.Status != control.StatusSucceeded || len(rec.Results) != size {
+			b.Fatalf("%v: %s %q", err, rec.Status, rec.Error)
+		}
+		last := rec.Workers[0].Start
+		for _, w := range rec.Workers {
+			if w.Start.After(last) {
+				last = w.Start
 			}
-			b.ReportMetric(median(running).Seconds()*1e3, "ms-running")
-			b.ReportMetric(median(results).Seconds()*1e3, "ms-results")
+		}
+		running = append(running, last.Sub(t0))
+		results = append(results, t1.Sub(t0))
+	}
+	b.ReportMetric(median(running).Seconds()*1e3, "ms-running")
+	b.ReportMetric(median(results).Seconds()*1e3, "ms-results")
+}
+
+// BenchmarkKeys runs the startup and throughput benchmarks with keys enforced, a
+// runner's key on every request, beside the same on loopback with no key, in one run:
+//
+//	go test -run '^$' -bench Keys -benchtime 50x ./gateway   # Throughput: -benchtime 20000x
+func BenchmarkKeys(b *testing.B) {
+	for _, auth := range []string{"open", "enforced"} {
+		b.Run("auth="+auth, func(b *testing.B) {
+			// Both make the same requests before the benchmark, which warm the
+			// connections: two keys, or two reads of them.
+			cluster := func(b *testing.B) *cluster {
+				c := newCluster(b, clusterOptions{})
+				if auth == "enforced" {
+					c.key = call[NewKey](c, "POST", "/keys", map[string]any{"role": "admin"}, http.StatusCreated).Secret
+					c.key = call[NewKey](c, "POST", "/keys", map[string]any{"role": "runner"}, http.StatusCreated).Secret
+				} else {
+					call[map[string]any](c, "GET", "/keys", nil, http.StatusOK)
+					call[map[string]any](c, "GET", "/keys", nil, http.StatusOK)
+				}
+				return c
+			}
+			b.Run("Startup/N=1", func(b *testing.B) { startup(b, cluster(b), 1, 1) })
+			b.Run("Startup/N=960/g=48", func(b *testing.B) { startup(b, cluster(b), 960, 48) })
+			b.Run("Throughput", func(b *testing.B) {
+				b.ReportMetric(throughput(b, cluster(b), []byte(`{"function":"hello"}`)), "flares/s")
+			})
 		})
 	}
 }
@@ -84,7 +122,11 @@ func throughput(b *testing.B, c *cluster, body []byte) float64 {
 	client := &http.Client{Transport: tr}
 	var failed atomic.Int64
 	post := func() {
-		resp, err := client.Post(c.url+"/flares?wait=true", "application/json", bytes.NewReader(body))
+		req, _ := http.NewRequest("POST", c.url+"/flares?wait=true", bytes.NewReader(body))
+		if c.key != "" {
+			req.Header.Set("Authorization", "Bearer "+c.key)
+		}
+		resp, err := client.Do(req)
 		if err != nil {
 			failed.Add(1)
 			return

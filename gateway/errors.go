@@ -26,6 +26,8 @@ const (
 	CodeUnknownFunction = "unknown_function"
 	CodeUnknownFlare    = "unknown_flare"
 	CodeNotFound        = "not_found"
+	CodeUnauthorized    = "unauthorized"
+	CodeForbidden       = "forbidden"
 	CodeMethod          = "method_not_allowed"
 	CodeBuiltin         = "builtin"
 	CodeConflict        = "conflict"

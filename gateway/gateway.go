@@ -104,6 +104,11 @@ type Options struct {
 	// recorded as they are, for the next gateway on the same store to finish; without
 	// it Shutdown cancels them. Queued flares are cancelled either way.
 	LeaveRunning bool
+	// Auth is AuthAuto (empty) or AuthRequired: when requests need an API key.
+	Auth string
+	// KeyFile is where the gateway writes the first admin key when keys are enforced
+	// and no admin key exists; empty means it makes none.
+	KeyFile string
 }
 
 // A Gateway is Burst's HTTP front: the function registry, the flare controller that
@@ -113,6 +118,7 @@ type Gateway struct {
 	nc      *nats.Conn
 	log     *slog.Logger
 	store   *store
+	keys    *keys
 	metrics *metrics
 	router  chi.Router
 	index   *index
@@ -186,6 +192,13 @@ func New(opts Options) (*Gateway, error) {
 	if opts.Retention < opts.MaxTimeout {
 		// A record must outlive the longest flare that may still write it.
 		return nil, fmt.Errorf("gateway: retention %s is shorter than the longest flare timeout %s", opts.Retention, opts.MaxTimeout)
+	}
+	switch opts.Auth {
+	case "":
+		opts.Auth = AuthAuto
+	case AuthAuto, AuthRequired:
+	default:
+		return nil, fmt.Errorf("gateway: auth %q is neither %s nor %s", opts.Auth, AuthAuto, AuthRequired)
 	}
 	if opts.Exe == "" {
 		exe, err := os.Executable()
@@ -313,6 +326,17 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("gateway: listen: %w", err)
 	}
 	g.listener = ln
+	keys, watching, err := openKeys(g.base, st.js, g.opts.Auth == AuthRequired, isLoopback(ln.Addr()))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	g.keys = keys
+	g.spawn(func() { <-watching })
+	if err := g.bootstrap(ctx); err != nil {
+		ln.Close()
+		return err
+	}
 	g.srv = &http.Server{
 		Handler:           g.router,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -54,13 +54,19 @@ func TestMain(m *testing.M) {
 	if code == 0 {
 		// Idle keep-alive connections of http.DefaultClient are not the gateway's.
 		http.DefaultClient.CloseIdleConnections()
-		if err := goleak.Find(); err != nil {
+		if err := goleak.Find(natsObjectPutRace); err != nil {
 			fmt.Fprintln(os.Stderr, "goroutines left behind:", err)
 			code = 1
 		}
 	}
 	os.Exit(code)
 }
+
+// natsObjectPutRace ignores a goroutine that nats.go's object store Put may leave: Put
+// starts resetPendingAcksOnReconnect and, when done, sets the status channel it reads
+// to nil; a goroutine that reads it after that waits on a nil channel for good
+// (nats.go v1.55.0, jetstream/publish.go and object.go). It is not ours to end.
+var natsObjectPutRace = goleak.IgnoreTopFunction("github.com/nats-io/nats.go/jetstream.(*jetStream).resetPendingAcksOnReconnect")
 
 var pluginDir string
 
@@ -114,6 +120,7 @@ type cluster struct {
 	invokers []*invoker.Invoker
 	conns    []*nats.Conn
 	url      string
+	key      string // sent as Authorization: Bearer by do, when set
 }
 
 type clusterOptions struct {
@@ -317,6 +324,9 @@ func (c *cluster) do(method, path string, body any) (int, []byte) {
 	req, err := http.NewRequest(method, c.url+path, r)
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

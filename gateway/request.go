@@ -62,18 +62,26 @@ type limits struct {
 // so that a misspelt option does not pass silently.
 func decodeFlareRequest(r io.Reader, l limits) (flareSpec, error) {
 	var req FlareRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return flareSpec{}, err
+	}
+	return req.check(l)
+}
+
+// decodeJSON reads one JSON value into v, refusing unknown fields and anything after it.
+func decodeJSON(r io.Reader, v any) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return flareSpec{}, bodyError(err)
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return flareSpec{}, bodyError(err)
+			return bodyError(err)
 		}
-		return flareSpec{}, errorf(http.StatusBadRequest, CodeBadJSON, "bad JSON: more than one value in the body")
+		return errorf(http.StatusBadRequest, CodeBadJSON, "bad JSON: more than one value in the body")
 	}
-	return req.check(l)
+	return nil
 }
 
 func bodyError(err error) error {
@@ -90,9 +98,10 @@ func bodyError(err error) error {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-func checkName(name string) error {
+// checkName checks the name of a function or a key.
+func checkName(kind, name string) error {
 	if !nameRE.MatchString(name) {
-		return errorf(http.StatusBadRequest, CodeBadName, "function name %q: want 1 to 64 letters, digits, '-' or '_'", name)
+		return errorf(http.StatusBadRequest, CodeBadName, "%s name %q: want 1 to 64 letters, digits, '-' or '_'", kind, name)
 	}
 	return nil
 }
@@ -105,7 +114,7 @@ func (req *FlareRequest) check(l limits) (flareSpec, error) {
 	if req.Function == "" {
 		return bad("function is missing")
 	}
-	if err := checkName(req.Function); err != nil {
+	if err := checkName("function", req.Function); err != nil {
 		return flareSpec{}, err
 	}
 	if req.Size != nil {

@@ -74,7 +74,7 @@ func FuzzDecodeFlareRequest(f *testing.F) {
 			return
 		}
 		if s.size < 1 || s.granularity < 1 || s.granularity > s.size || s.timeout <= 0 || s.timeout > testLimits.maxTimeout ||
-			s.inputs != nil && len(s.inputs) != s.size || checkName(s.function) != nil {
+			s.inputs != nil && len(s.inputs) != s.size || checkName("function", s.function) != nil {
 			t.Fatalf("accepted a bad flare: %+v", s)
 		}
 	})

@@ -21,32 +21,41 @@ func (g *Gateway) routes() chi.Router {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusMethodNotAllowed, CodeMethod, "%s is not allowed on %s", r.Method, r.URL.Path))
 	})
+	// Open to all: the index and the probes.
 	r.Get("/", g.getIndex)
 	r.Get("/livez", g.getLivez)
 	r.Get("/readyz", g.getReadyz)
-	r.Handle("/metrics", g.metrics.handler())
+	// The rest needs a key's role (keys.go), when keys are enforced.
+	read, run, develop, admin := g.allow(RoleReader), g.allow(RoleRunner), g.allow(RoleDeveloper), g.allow(RoleAdmin)
+	r.With(read).Handle("/metrics", g.metrics.handler())
 	r.Route("/functions", func(r chi.Router) {
-		r.Get("/", g.listFunctions)
+		r.With(read).Get("/", g.listFunctions)
 		r.Route("/{name}", func(r chi.Router) {
 			r.Use(functionCtx)
-			r.Put("/", g.putFunction)
-			r.Get("/", g.getFunction)
-			r.Delete("/", g.deleteFunction)
+			r.With(develop).Put("/", g.putFunction)
+			r.With(read).Get("/", g.getFunction)
+			r.With(develop).Delete("/", g.deleteFunction)
 		})
 	})
 	r.Route("/flares", func(r chi.Router) {
-		r.Post("/", g.postFlare)
-		r.Get("/", g.listFlares)
+		r.With(run).Post("/", g.postFlare)
+		r.With(read).Get("/", g.listFlares)
 		r.Route("/{id}", func(r chi.Router) {
 			r.Use(flareCtx)
-			r.Get("/", g.getFlare)
-			r.Delete("/", g.deleteFlare)
-			r.Get("/results", g.getResults)
-			r.Get("/logs", g.getLogs)
-			r.Get("/events", g.getEvents)
+			r.With(read).Get("/", g.getFlare)
+			r.With(run).Delete("/", g.deleteFlare)
+			r.With(read).Get("/results", g.getResults)
+			r.With(read).Get("/logs", g.getLogs)
+			r.With(read).Get("/events", g.getEvents)
 		})
 	})
-	r.Get("/invokers", g.listInvokers)
+	r.With(read).Get("/invokers", g.listInvokers)
+	r.Route("/keys", func(r chi.Router) {
+		r.Use(admin)
+		r.Post("/", g.postKey)
+		r.Get("/", g.listKeys)
+		r.Delete("/{id}", g.deleteKey)
+	})
 	return r
 }
 
@@ -92,7 +101,7 @@ func validFlareID(id string) bool {
 func functionCtx(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := chi.URLParam(r, "name")
-		if err := checkName(name); err != nil {
+		if err := checkName("function", name); err != nil {
 			writeError(w, r, err)
 			return
 		}

@@ -33,13 +33,19 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(pluginDir)
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		if err := goleak.Find(natsObjectPutRace); err != nil {
 			fmt.Fprintln(os.Stderr, "goroutines left behind:", err)
 			code = 1
 		}
 	}
 	os.Exit(code)
 }
+
+// natsObjectPutRace ignores a goroutine that nats.go's object store Put may leave: Put
+// starts resetPendingAcksOnReconnect and, when done, sets the status channel it reads
+// to nil; a goroutine that reads it after that waits on a nil channel for good
+// (nats.go v1.55.0, jetstream/publish.go and object.go). It is not ours to end.
+var natsObjectPutRace = goleak.IgnoreTopFunction("github.com/nats-io/nats.go/jetstream.(*jetStream).resetPendingAcksOnReconnect")
 
 var pluginDir string
 

@@ -41,6 +41,11 @@ type config struct {
 	FlareTimeout time.Duration `env:"FLARE_TIMEOUT" envDefault:"5m"`
 	// Retention is how long a flare's record, results and logs are kept.
 	Retention time.Duration `env:"RETENTION" envDefault:"168h"`
+	// Auth is when the gateway wants API keys: auto or required.
+	Auth string `env:"AUTH" envDefault:"auto"`
+	// API and Key are a client command's gateway and key.
+	API string `env:"API" envDefault:"http://127.0.0.1:8080"`
+	Key string `env:"KEY"`
 }
 
 // loadConfig reads the environment; environ is os.Environ's form.
@@ -116,6 +121,7 @@ func (c *config) invokerFlags(fs *pflag.FlagSet) {
 func (c *config) gatewayFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.FlareTimeout, "flare-timeout", c.FlareTimeout, "timeout of a flare whose request gives none (BURST_FLARE_TIMEOUT)")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long flare records, results and logs are kept (BURST_RETENTION)")
+	fs.StringVar(&c.Auth, "auth", c.Auth, "when requests need an API key: auto (beyond loopback, or once a key exists) or required (BURST_AUTH)")
 }
 
 func (c *config) commonFlags(fs *pflag.FlagSet) {
@@ -139,6 +145,8 @@ func (c *config) check() error {
 		return fmt.Errorf("flare timeout %s: want more than 0", c.FlareTimeout)
 	case c.MaxHosts <= 0:
 		return fmt.Errorf("max hosts %d: want at least 1", c.MaxHosts)
+	case c.Auth != gateway.AuthAuto && c.Auth != gateway.AuthRequired:
+		return fmt.Errorf("auth %q: want %s or %s", c.Auth, gateway.AuthAuto, gateway.AuthRequired)
 	case c.Isolation != "process" && c.Isolation != "none":
 		return fmt.Errorf("isolation %q: want process or none", c.Isolation)
 	case c.Retention < gateway.DefaultMaxTimeout:

@@ -84,6 +84,7 @@ func newRootCmd(cfg *config) *cobra.Command {
 		newFnCmd(),
 		newBenchCmd(),
 		newDataCmd(),
+		newKeyCmd(cfg),
 	)
 	return root
 }

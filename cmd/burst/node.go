@@ -141,6 +141,8 @@ func (n *node) startGateway(ctx context.Context, leaveRunning bool) (*gateway.Ga
 		DefaultTimeout: n.cfg.FlareTimeout,
 		Retention:      n.cfg.Retention,
 		LeaveRunning:   leaveRunning,
+		Auth:           n.cfg.Auth,
+		KeyFile:        filepath.Join(n.cfg.DataDir, "admin.key"),
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/burstgo/burst/client"
+	"github.com/burstgo/burst/control"
+	"github.com/burstgo/burst/gateway"
+)
+
+func newKeyCmd(cfg *config) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Make, list and revoke API keys (an admin key's work)",
+		Long: `Key manages the gateway's API keys. A key is shown once, when it is made; the gateway
+keeps only its hash. Roles, each with what the one before may do: reader (read
+functions, flares, logs, results, invokers), runner (and run and cancel flares),
+developer (and upload and delete functions), admin (and manage keys).
+
+While the gateway listens on loopback and no key exists, requests need none: the first
+key must be an admin key, and from then on every request needs one.`,
+	}
+	fs := cmd.PersistentFlags()
+	fs.StringVar(&cfg.API, "api", cfg.API, "the gateway's URL (BURST_API)")
+	fs.StringVar(&cfg.Key, "key", cfg.Key, "API key to send (BURST_KEY)")
+	api := func() *client.Client { return &client.Client{URL: cfg.API, Key: cfg.Key} }
+
+	var req gateway.KeyRequest
+	var role string
+	var expires time.Duration
+	var asJSON bool
+	create := &cobra.Command{
+		Use:   "create --role ROLE",
+		Short: "Make a key and print it (shown this once)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req.Role, req.ExpiresIn = gateway.Role(role), control.Duration(expires)
+			k, err := api().CreateKey(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(k)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), k.Secret)
+			fmt.Fprintf(cmd.ErrOrStderr(), "made %s key %s (%s); it is shown this once: keep it\n", k.Role, k.ID, k.Name)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&role, "role", "", "reader, runner, developer or admin")
+	create.Flags().StringVar(&req.Name, "name", "", "a name to tell the key by; empty means the role")
+	create.Flags().DurationVar(&expires, "expires", 0, "the key's life, e.g. 720h; 0 means it does not expire")
+	create.Flags().BoolVar(&asJSON, "json", false, "print the key's record with the key, as JSON")
+	create.MarkFlagRequired("role")
+
+	var lsJSON bool
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List the keys (never the keys themselves)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			keys, err := api().Keys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if lsJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(keys)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tROLE\tNAMESPACE\tCREATED\tEXPIRES\tLAST USED")
+			for _, k := range keys {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Role, k.Namespace,
+					k.Created.Format(time.RFC3339), when(k.Expires, "never"), when(k.LastUsed, "-"))
+			}
+			return tw.Flush()
+		},
+	}
+	ls.Flags().BoolVar(&lsJSON, "json", false, "print the records as JSON")
+
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a key; it fails from the moment this returns",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := api().RevokeKey(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "revoked key %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, ls, revoke)
+	return cmd
+}
+
+func when(t *time.Time, none string) string {
+	if t == nil {
+		return none
+	}
+	return t.Format(time.RFC3339)
+}
