@@ -235,8 +235,12 @@ func connect(url string, srv *server.Server) (*nats.Conn, error) {
 		return cluster.ConnectInProcess(srv)
 	}
 	nc, err := nats.Connect(url, nats.Name("burst bench"))
+	if errors.Is(err, nats.ErrAuthorization) {
+		return nil, fmt.Errorf("connect to %s: %w: the server takes no anonymous connection (a Burst node's bus is closed, "+
+			"see SECURITY.md); run the first group with --embed, a server of the benchmark's own", url, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w (start `burst serve`, or pass --embed)", url, err)
+		return nil, fmt.Errorf("connect to %s: %w (is a server there? pass --embed to the first group to start one)", url, err)
 	}
 	return nc, nil
 }

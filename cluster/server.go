@@ -30,6 +30,9 @@ type ServerOptions struct {
 	MaxPayload int32
 	// Debug turns the server's own logging on.
 	Debug bool
+	// Auth closes the server: only its users connect. Nil takes anonymous
+	// connections, for tests of other packages and for tools.
+	Auth *Auth
 }
 
 // RunServer starts an embedded NATS server and waits until it takes connections. The
@@ -53,6 +56,9 @@ func RunServer(o ServerOptions) (*server.Server, error) {
 	}
 	if opts.MaxPayload == 0 {
 		opts.MaxPayload = 8 << 20
+	}
+	if o.Auth != nil {
+		opts.CustomClientAuthentication = o.Auth
 	}
 	if o.StoreDir != "" {
 		opts.JetStream = true
@@ -79,6 +85,11 @@ func RunServer(o ServerOptions) (*server.Server, error) {
 		// Quiet, but what goes wrong is kept: a port that is taken shows only as a
 		// fatal log line, and the server never becomes ready.
 		s.SetLogger(errs, false, false)
+	}
+	if o.Auth != nil {
+		o.Auth.mu.Lock()
+		o.Auth.srv = s
+		o.Auth.mu.Unlock()
 	}
 	go s.Start()
 	for deadline := time.Now().Add(10 * time.Second); !s.ReadyForConnections(50 * time.Millisecond); {

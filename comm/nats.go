@@ -70,9 +70,10 @@ func NewNATSTransport(nc *nats.Conn) Transport { return &natsTransport{nc: nc} }
 
 type natsTransport struct{ nc *nats.Conn }
 
-func (t *natsTransport) Name() string                           { return "nats" }
-func (t *natsTransport) MaxFrame() int                          { return int(t.nc.MaxPayload()) }
-func (t *natsTransport) EndFlare(context.Context, string) error { return nil }
+func (t *natsTransport) Name() string                             { return "nats" }
+func (t *natsTransport) MaxFrame() int                            { return int(t.nc.MaxPayload()) }
+func (t *natsTransport) StartFlare(context.Context, string) error { return nil }
+func (t *natsTransport) EndFlare(context.Context, string) error   { return nil }
 
 func (t *natsTransport) Open(ctx context.Context, flare string, pack int, deliver func([]byte), abort func(string)) (Link, error) {
 	l := &natsLink{nc: t.nc, flare: flare}
@@ -169,7 +170,15 @@ func (t *jetStreamTransport) EndFlare(ctx context.Context, flare string) error {
 	return err
 }
 
-func (t *jetStreamTransport) Open(ctx context.Context, flare string, pack int, deliver func([]byte), abort func(string)) (Link, error) {
+// StartFlare makes the flare's stream, for packs whose connections may only use it (a
+// closed bus's flare users: a stream names the subjects it takes, and a flare may not
+// name another's).
+func (t *jetStreamTransport) StartFlare(ctx context.Context, flare string) error {
+	_, err := t.createStream(ctx, flare)
+	return err
+}
+
+func (t *jetStreamTransport) createStream(ctx context.Context, flare string) (jetstream.Stream, error) {
 	storage := jetstream.FileStorage
 	if t.opts.Memory {
 		storage = jetstream.MemoryStorage
@@ -181,6 +190,17 @@ func (t *jetStreamTransport) Open(ctx context.Context, flare string, pack int, d
 		Storage:   storage,
 		Replicas:  t.opts.Replicas,
 	})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", streamName(flare), err)
+	}
+	return stream, nil
+}
+
+func (t *jetStreamTransport) Open(ctx context.Context, flare string, pack int, deliver func([]byte), abort func(string)) (Link, error) {
+	stream, err := t.js.Stream(ctx, streamName(flare))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		stream, err = t.createStream(ctx, flare)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", streamName(flare), err)
 	}

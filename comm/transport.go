@@ -18,8 +18,12 @@ type Transport interface {
 	Open(ctx context.Context, flare string, pack int, deliver func(frame []byte), abort func(cause string)) (Link, error)
 	// MaxFrame is the largest frame the transport carries, header included.
 	MaxFrame() int
+	// StartFlare makes what the transport keeps for a flare (JetStream's stream, for
+	// example), where the flare's packs may not make it themselves; Open makes it
+	// otherwise.
+	StartFlare(ctx context.Context, flare string) error
 	// EndFlare releases what the transport keeps for a flare once every pack of it has
-	// closed (JetStream's stream, for example).
+	// closed.
 	EndFlare(ctx context.Context, flare string) error
 }
 
@@ -60,7 +64,8 @@ type memoryTransport struct {
 func (t *memoryTransport) Name() string  { return "memory" }
 func (t *memoryTransport) MaxFrame() int { return 64 << 20 }
 
-func (t *memoryTransport) EndFlare(context.Context, string) error { return nil }
+func (t *memoryTransport) StartFlare(context.Context, string) error { return nil }
+func (t *memoryTransport) EndFlare(context.Context, string) error   { return nil }
 
 func (t *memoryTransport) Open(_ context.Context, flare string, pack int, deliver func([]byte), abort func(string)) (Link, error) {
 	addr := memoryAddr{flare, pack}

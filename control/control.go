@@ -6,17 +6,22 @@ import (
 )
 
 // Version is the level of the protocol that this build speaks. Level 2 added the limits
-// of an assignment and the isolation and health of a heartbeat.
-const Version = 2
+// of an assignment and the isolation and health of a heartbeat; level 3 put the
+// invoker's id in the subjects it publishes on and a flare's NATS credential in its
+// assignments, for a closed bus.
+const Version = 3
 
 // Subjects and JetStream names of the control plane. Flare ids are UUIDs and invoker ids
 // are single subject tokens, so the wildcards never catch comm's data subjects
-// (burst.<flare>.<pack>).
+// (burst.<flare>.<pack>). An invoker publishes only on subjects that end in its id, so
+// that the bus's permissions can hold it to its own name.
 const (
-	SubjectHeartbeat = "burst.ctl.heartbeat"
-	SubjectDiscover  = "burst.ctl.discover"
-	SubjectBye       = "burst.ctl.bye"
-	SubjectCancel    = "burst.ctl.cancel"
+	// HeartbeatSubjects and ByeSubjects are the wildcards of every invoker's
+	// HeartbeatSubject and ByeSubject.
+	HeartbeatSubjects = "burst.ctl.heartbeat.*"
+	ByeSubjects       = "burst.ctl.bye.*"
+	SubjectDiscover   = "burst.ctl.discover"
+	SubjectCancel     = "burst.ctl.cancel"
 	// EventSubjects is the wildcard of every flare's events: the subjects of EventStream.
 	EventSubjects = "burst.evt.>"
 	// EventStream is the JetStream stream that keeps the events until the gateway has
@@ -35,8 +40,38 @@ func AssignSubject(id string) string { return "burst.ctl.assign." + id }
 // PacksSubject is where invoker id answers which packs it still runs.
 func PacksSubject(id string) string { return "burst.ctl.packs." + id }
 
-// EventSubject is where the invokers running flare publish its Events.
-func EventSubject(flare string) string { return "burst.evt." + flare }
+// HeartbeatSubject is where invoker id beats.
+func HeartbeatSubject(id string) string { return "burst.ctl.heartbeat." + id }
+
+// ByeSubject is where invoker id says it leaves.
+func ByeSubject(id string) string { return "burst.ctl.bye." + id }
+
+// EventSubject is where invoker publishes the Events of its packs of flare.
+func EventSubject(flare, invoker string) string { return "burst.evt." + flare + "." + invoker }
+
+// FlareSubjects is the wildcard of a flare's comm traffic (package comm's subjects).
+func FlareSubjects(flare string) string { return "burst." + flare + ".>" }
+
+// NATS users of a closed bus: an invoker joins as InvokerUser with a join key for its
+// id as the password; the packs of a flare talk over connections of FlareUser, whose
+// password is the Credential of the flare's assignments.
+func InvokerUser(id string) string  { return "invoker:" + id }
+func FlareUser(flare string) string { return "flare:" + flare }
+
+// InvokerInbox and FlareInbox are the inbox prefixes (nats.CustomInboxPrefix) of those
+// users: each may listen to its own replies only.
+func InvokerInbox(id string) string  { return "_I.invoker." + id }
+func FlareInbox(flare string) string { return "_I.flare." + flare }
+
+// Permissions are what a NATS user of a closed bus may do: the subjects it may publish
+// to and subscribe to (NATS wildcards), and whether it may answer the requests it
+// receives. Revocable asks the server to keep its connections, so that revoking its key
+// ends them.
+type Permissions struct {
+	Publish, Subscribe []string
+	Responses          bool
+	Revocable          bool
+}
 
 // A Status is how a flare or one of its workers stands.
 type Status string
@@ -149,6 +184,9 @@ type Assignment struct {
 	Input  json.RawMessage   `json:"input,omitempty"`
 	Inputs []json.RawMessage `json:"inputs,omitempty"`
 	Limits Limits            `json:"limits,omitzero"`
+	// Credential is the password of the flare's NATS user (FlareUser), for the
+	// connections its packs talk through; empty on a bus open to all.
+	Credential string `json:"credential,omitempty"`
 }
 
 // Ranks returns the pack's ranks, [first, end).

@@ -12,17 +12,30 @@
 //
 // # Subjects
 //
-//	burst.ctl.heartbeat         Heartbeat, every invoker, every Heartbeat.Interval
-//	burst.ctl.discover          empty: every invoker answers with a Heartbeat at once
-//	burst.ctl.bye               Heartbeat of an invoker that shuts down
-//	burst.ctl.cancel            Cancel, to every invoker
-//	burst.ctl.assign.<invoker>  Assignment → AssignReply, request and reply
-//	burst.ctl.packs.<invoker>   empty → PacksReply: the packs an invoker still runs or owes events of
-//	burst.evt.<flare>           Event, published to the JetStream stream EventStream
+//	burst.ctl.heartbeat.<invoker>  Heartbeat, every Heartbeat.Interval
+//	burst.ctl.discover             empty: every invoker answers with a Heartbeat at once
+//	burst.ctl.bye.<invoker>        Heartbeat of an invoker that shuts down
+//	burst.ctl.cancel               Cancel, to every invoker
+//	burst.ctl.assign.<invoker>     Assignment → AssignReply, request and reply
+//	burst.ctl.packs.<invoker>      empty → PacksReply: the packs an invoker still runs or owes events of
+//	burst.evt.<flare>.<invoker>    Event, published to the JetStream stream EventStream
+//	burst.<flare>.>                the flare's comm traffic (package comm)
+//
+// Every subject an invoker publishes on ends in its id, and the gateway takes a message
+// only when that id is the one in the message: on a closed bus, where an invoker may
+// publish only on its own subjects, no invoker can speak for another.
 //
 // The two request subjects are the endpoints of a NATS micro service named ServiceName
 // on every invoker, so `nats micro ls` and `nats micro stats` show the invokers, their
 // versions and how many assignments each took.
+//
+// # A closed bus
+//
+// On a bus that takes no anonymous connection, an invoker joins as InvokerUser(id) with a
+// join key made for that id, and may publish only on its own subjects (and the JetStream
+// calls its events and plugins need); it cannot write the buckets of records or
+// functions. The packs of a flare talk over connections of FlareUser(flare), whose
+// password is the Assignment's Credential, and which reach only FlareSubjects(flare).
 //
 // # Events
 //

@@ -50,6 +50,22 @@ func (g *Gateway) assign(f *flare) {
 		g.assignPack(f, f.placements[0])
 		return
 	}
+	if f.spec.backend == control.BackendJetStream {
+		// The packs' connections may not make the flare's stream themselves (bus.go).
+		ctx, cancel := context.WithTimeout(g.base, g.opts.AssignTimeout)
+		err := g.jetstream.StartFlare(ctx, f.rec.ID)
+		cancel()
+		if err != nil {
+			g.mu.Lock()
+			for p := range f.packs {
+				g.packDone(f, p)
+			}
+			g.mu.Unlock()
+			g.end(f, endCause{status: control.StatusFailed, err: fmt.Sprintf("its stream could not be made: %v", err)})
+			g.finish(f)
+			return
+		}
+	}
 	done := make(chan struct{}, len(f.placements))
 	for _, pl := range f.placements {
 		if !g.spawn(func() {
@@ -70,6 +86,7 @@ func (g *Gateway) assignPack(f *flare, pl placement) {
 		Proto: control.Version, Flare: f.rec.ID, Function: f.spec.function, Digest: f.digest, Size: f.spec.size,
 		Granularity: f.spec.granularity, Pack: pl.pack, Backend: f.spec.backend,
 		Timeout: control.Duration(time.Until(f.deadline)), Input: f.spec.input, Limits: f.spec.limits,
+		Credential: g.credential(f.rec.ID),
 	}
 	if f.spec.inputs != nil {
 		a.Inputs = f.spec.inputs[pl.first:pl.end]

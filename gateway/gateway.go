@@ -109,19 +109,24 @@ type Options struct {
 	// KeyFile is where the gateway writes the first admin key when keys are enforced
 	// and no admin key exists; empty means it makes none.
 	KeyFile string
+	// Revoked, if set, is called with the NATS user a revoked key let in (an invoker's
+	// join key), so that the bus ends its connections.
+	Revoked func(natsUser string)
 }
 
 // A Gateway is Burst's HTTP front: the function registry, the flare controller that
 // places packs on invokers, and the records.
 type Gateway struct {
-	opts    Options
-	nc      *nats.Conn
-	log     *slog.Logger
-	store   *store
-	keys    *keys
-	metrics *metrics
-	router  chi.Router
-	index   *index
+	opts  Options
+	nc    *nats.Conn
+	log   *slog.Logger
+	store *store
+	keys  *keys
+	// flareSecret makes the flares' NATS credentials (bus.go).
+	flareSecret []byte
+	metrics     *metrics
+	router      chi.Router
+	index       *index
 	// jetstream ends the streams of jetstream flares, which only the gateway knows
 	// to be over.
 	jetstream comm.Transport
@@ -303,8 +308,8 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		subject string
 		fn      nats.MsgHandler
 	}{
-		{control.SubjectHeartbeat, g.onHeartbeat},
-		{control.SubjectBye, g.onBye},
+		{control.HeartbeatSubjects, g.onHeartbeat},
+		{control.ByeSubjects, g.onBye},
 	} {
 		sub, err := g.nc.Subscribe(h.subject, h.fn)
 		if err != nil {
@@ -333,6 +338,10 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	}
 	g.keys = keys
 	g.spawn(func() { <-watching })
+	if g.flareSecret, err = flareSecret(ctx, keys.kv); err != nil {
+		ln.Close()
+		return err
+	}
 	if err := g.bootstrap(ctx); err != nil {
 		ln.Close()
 		return err

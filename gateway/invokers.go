@@ -80,6 +80,10 @@ func (g *Gateway) onHeartbeat(m *nats.Msg) {
 		g.log.Warn("bad heartbeat", "err", err)
 		return
 	}
+	if m.Subject != control.HeartbeatSubject(hb.ID) {
+		g.log.Warn("heartbeat of one invoker on another's subject: ignored", "id", hb.ID, "subject", m.Subject)
+		return
+	}
 	if hb.Proto != control.Version {
 		g.refuse(hb)
 		return
@@ -141,7 +145,7 @@ func (g *Gateway) refuse(hb control.Heartbeat) {
 
 func (g *Gateway) onBye(m *nats.Msg) {
 	var hb control.Heartbeat
-	if err := json.Unmarshal(m.Data, &hb); err != nil {
+	if err := json.Unmarshal(m.Data, &hb); err != nil || m.Subject != control.ByeSubject(hb.ID) {
 		return
 	}
 	g.mu.Lock()

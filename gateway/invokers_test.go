@@ -121,7 +121,7 @@ func TestRefusedInvoker(t *testing.T) {
 	nc := c.conns[0]
 	var l struct{ Invokers []InvokerInfo }
 	eventually(t, func() bool {
-		nc.Publish(control.SubjectHeartbeat, b)
+		nc.Publish(control.HeartbeatSubject(hb.ID), b)
 		l = call[struct{ Invokers []InvokerInfo }](c, "GET", "/invokers", nil, http.StatusOK)
 		return len(l.Invokers) == 2
 	}, "the refused invoker to be listed")

@@ -36,6 +36,9 @@ const (
 	RoleRunner    Role = "runner"    // and run and cancel flares
 	RoleDeveloper Role = "developer" // and upload and delete functions
 	RoleAdmin     Role = "admin"     // and make, list and revoke keys
+	// RoleInvoker is an invoker's join key for the NATS bus (bus.go), for the one
+	// invoker it names; it may do nothing on the HTTP API.
+	RoleInvoker Role = "invoker"
 )
 
 var roles = []Role{RoleReader, RoleRunner, RoleDeveloper, RoleAdmin}
@@ -65,6 +68,7 @@ type Key struct {
 	Name      string     `json:"name"`
 	Namespace string     `json:"namespace"`
 	Role      Role       `json:"role"`
+	Invoker   string     `json:"invoker,omitempty"` // the invoker a join key is for
 	Created   time.Time  `json:"created"`
 	Expires   *time.Time `json:"expires,omitempty"`
 	LastUsed  *time.Time `json:"last_used,omitempty"`
@@ -80,6 +84,8 @@ type NewKey struct {
 type KeyRequest struct {
 	Name string `json:"name"`
 	Role Role   `json:"role"`
+	// Invoker is the id of the invoker a join key (role invoker) is for.
+	Invoker string `json:"invoker,omitempty"`
 	// ExpiresIn is the key's life from now; zero means it does not expire.
 	ExpiresIn control.Duration `json:"expires_in"`
 }
@@ -161,6 +167,9 @@ func openKeys(ctx context.Context, js jetstream.JetStream, required, loopback bo
 func (k *keys) apply(e jetstream.KeyValueEntry) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if !keyID(e.Key()) {
+		return // the flare credential secret (bus.go)
+	}
 	old := k.byID[e.Key()]
 	if old != nil && old.revision >= e.Revision() {
 		return
@@ -204,22 +213,30 @@ func (k *keys) authenticate(header string) (principal, error) {
 	if !ok {
 		return principal{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "that is not a Burst API key")
 	}
-	bad := errorf(http.StatusUnauthorized, CodeUnauthorized, "unknown or revoked key")
+	key, err := k.check(id, secret, time.Now())
+	if err != nil {
+		return principal{}, err
+	}
+	return principal{key: id, namespace: key.Namespace, role: key.Role}, nil
+}
+
+// check finds the key of id whose secret part is secret and that has not expired.
+func (k *keys) check(id, secret string, now time.Time) (Key, error) {
 	k.mu.Lock()
 	c := k.byID[id]
 	k.mu.Unlock()
 	sum := sha256.Sum256([]byte(secret))
 	if c == nil {
-		return principal{}, bad
+		return Key{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "unknown or revoked key")
 	}
 	want, err := hex.DecodeString(c.Hash)
 	if err != nil || subtle.ConstantTimeCompare(sum[:], want) != 1 {
-		return principal{}, bad
+		return Key{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "unknown or revoked key")
 	}
-	if c.Expires != nil && time.Now().After(*c.Expires) {
-		return principal{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "key %s expired at %s", id, c.Expires.Format(time.RFC3339))
+	if c.Expires != nil && now.After(*c.Expires) {
+		return Key{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "key %s expired at %s", id, c.Expires.Format(time.RFC3339))
 	}
-	return principal{key: id, namespace: c.Namespace, role: c.Role}, nil
+	return c.Key, nil
 }
 
 // due reports whether a key's last use is due to be written back.
@@ -256,11 +273,24 @@ func (k *keys) used(ctx context.Context, id string, now time.Time) {
 // create makes a key and stores its hash. While keys are not enforced, the first key
 // must be an admin's: it turns enforcement on, and a lesser one would lock everyone out.
 func (k *keys) create(ctx context.Context, req KeyRequest, namespace string, now time.Time) (NewKey, error) {
-	if !slices.Contains(roles, req.Role) {
-		return NewKey{}, errorf(http.StatusBadRequest, CodeBadRequest, "role %q is none of %s", req.Role, roleList())
+	if !slices.Contains(roles, req.Role) && req.Role != RoleInvoker {
+		return NewKey{}, errorf(http.StatusBadRequest, CodeBadRequest, "role %q is none of %s, %s", req.Role, roleList(), RoleInvoker)
+	}
+	switch {
+	case req.Role == RoleInvoker && req.Invoker == "":
+		return NewKey{}, errorf(http.StatusBadRequest, CodeBadRequest, "an invoker key needs the id of its invoker (invoker)")
+	case req.Role != RoleInvoker && req.Invoker != "":
+		return NewKey{}, errorf(http.StatusBadRequest, CodeBadRequest, "only an invoker key names an invoker")
+	case req.Invoker != "":
+		if err := checkName("invoker", req.Invoker); err != nil {
+			return NewKey{}, err
+		}
 	}
 	if req.Name == "" {
 		req.Name = string(req.Role)
+		if req.Invoker != "" {
+			req.Name = req.Invoker
+		}
 	}
 	if err := checkName("key", req.Name); err != nil {
 		return NewKey{}, err
@@ -274,7 +304,8 @@ func (k *keys) create(ctx context.Context, req KeyRequest, namespace string, now
 	}
 	id, secret := randomText(8), randomText(32)
 	sum := sha256.Sum256([]byte(secret))
-	sk := storedKey{Key: Key{ID: id, Name: req.Name, Namespace: namespace, Role: req.Role, Created: now.UTC()}, Hash: hex.EncodeToString(sum[:])}
+	sk := storedKey{Key: Key{ID: id, Name: req.Name, Namespace: namespace, Role: req.Role, Invoker: req.Invoker, Created: now.UTC()},
+		Hash: hex.EncodeToString(sum[:])}
 	if req.ExpiresIn > 0 {
 		exp := now.Add(time.Duration(req.ExpiresIn)).UTC()
 		sk.Expires = &exp
@@ -294,20 +325,20 @@ func (k *keys) create(ctx context.Context, req KeyRequest, namespace string, now
 
 // revoke deletes a key; it fails from now on, here at once and on other gateways as
 // soon as their watch hears of it.
-func (k *keys) revoke(ctx context.Context, id string) error {
+func (k *keys) revoke(ctx context.Context, id string) (Key, error) {
 	k.mu.Lock()
-	_, ok := k.byID[id]
+	c, ok := k.byID[id]
 	k.mu.Unlock()
 	if !ok {
-		return errorf(http.StatusNotFound, CodeNotFound, "no key %q", id)
+		return Key{}, errorf(http.StatusNotFound, CodeNotFound, "no key %q", id)
 	}
 	if err := k.kv.Delete(ctx, id); err != nil {
-		return fmt.Errorf("delete key: %w", err)
+		return Key{}, fmt.Errorf("delete key: %w", err)
 	}
 	k.mu.Lock()
 	delete(k.byID, id)
 	k.mu.Unlock()
-	return nil
+	return c.Key, nil
 }
 
 // list returns the keys, oldest first.
@@ -341,7 +372,16 @@ func parseKey(s string) (id, secret string, ok bool) {
 		return "", "", false
 	}
 	id, secret, ok = strings.Cut(rest, "_")
-	return id, secret, ok && len(id) == 16 && secret != ""
+	return id, secret, ok && keyID(id) && secret != ""
+}
+
+// keyID reports whether s could be a key's id: 16 hex digits.
+func keyID(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 // randomText is n random bytes, as base64url for a secret or hex for an id of 8.
@@ -416,9 +456,13 @@ func (g *Gateway) listKeys(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) deleteKey(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
-	if err := g.keys.revoke(r.Context(), id); err != nil {
+	k, err := g.keys.revoke(r.Context(), id)
+	if err != nil {
 		writeError(w, r, err)
 		return
+	}
+	if k.Role == RoleInvoker && g.opts.Revoked != nil {
+		g.opts.Revoked(control.InvokerUser(k.Invoker))
 	}
 	p := r.Context().Value(principalKeyType{}).(principal)
 	g.log.Info("key revoked", "id", id, "by", cmp.Or(p.key, "first-run admin"))

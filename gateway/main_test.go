@@ -116,6 +116,7 @@ type cluster struct {
 	t        testing.TB
 	dir      string
 	srv      *server.Server
+	auth     *natscluster.Auth // the server's: a closed bus, as burst serve's
 	gw       *Gateway
 	invokers []*invoker.Invoker
 	conns    []*nats.Conn
@@ -144,7 +145,8 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 	if c.dir == "" {
 		c.dir = t.TempDir()
 	}
-	srv, err := natscluster.RunServer(natscluster.ServerOptions{Port: -1, StoreDir: filepath.Join(c.dir, "nats"), MaxPayload: o.maxPayload})
+	c.auth = natscluster.NewAuth()
+	srv, err := natscluster.RunServer(natscluster.ServerOptions{Port: -1, StoreDir: filepath.Join(c.dir, "nats"), MaxPayload: o.maxPayload, Auth: c.auth})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +174,9 @@ func (c *cluster) startGateway(opts Options) {
 	if opts.Logger == nil {
 		opts.Logger = testLogger(c.t)
 	}
+	if opts.Revoked == nil {
+		opts.Revoked = c.auth.Disconnect
+	}
 	gw, err := New(opts)
 	if err != nil {
 		c.t.Fatal(err)
@@ -180,10 +185,12 @@ func (c *cluster) startGateway(opts Options) {
 		c.t.Fatal(err)
 	}
 	c.gw, c.url = gw, gw.URL()
+	c.auth.SetAuthorizer(gw.AuthorizeNATS)
 }
 
+// connect opens an in-process connection as the node's own user.
 func (c *cluster) connect() *nats.Conn {
-	nc, err := natscluster.ConnectInProcess(c.srv)
+	nc, err := natscluster.ConnectInProcess(c.srv, c.auth.Internal())
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -240,13 +247,28 @@ type invokerOpts struct {
 	isolation control.Isolation
 	hostExe   string
 	maxHosts  int
+	// joinKey joins the invoker as `burst invoker --credentials` does: over TCP, as
+	// its own user, its packs over connections of their flares'.
+	joinKey string
 }
 
 func (c *cluster) addInvokerOpts(id string, o invokerOpts) *invoker.Invoker {
+	nc := c.connect
+	if o.joinKey != "" {
+		nc = func() *nats.Conn {
+			conn, err := nats.Connect(c.srv.ClientURL(), nats.UserInfo(control.InvokerUser(id), o.joinKey),
+				nats.CustomInboxPrefix(control.InvokerInbox(id)), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			c.conns = append(c.conns, conn)
+			return conn
+		}
+	}
 	inv, err := invoker.New(invoker.Options{
-		ID: id, Conn: c.connect(), Slots: o.slots, Heartbeat: 50 * time.Millisecond, Functions: testFunctions,
+		ID: id, Conn: nc(), Slots: o.slots, Heartbeat: 50 * time.Millisecond, Functions: testFunctions,
 		HostNATS: c.srv.ClientURL(), Isolation: o.isolation, HostExe: o.hostExe, MaxHosts: o.maxHosts,
-		CacheDir: filepath.Join(c.dir, "plugins-"+id), Logger: testLogger(c.t),
+		CacheDir: filepath.Join(c.dir, "plugins-"+id), Logger: testLogger(c.t), FlareConns: o.joinKey != "",
 	})
 	if err != nil {
 		c.t.Fatal(err)

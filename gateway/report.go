@@ -57,6 +57,16 @@ func (g *Gateway) onEvent(m jetstream.Msg) {
 		g.log.Warn("bad event", "subject", m.Subject(), "err", err)
 		return
 	}
+	if m.Subject() != control.EventSubject(ev.Flare, ev.Invoker) {
+		// An invoker publishes only its own packs' events on its own subject; apply
+		// takes them only from the invoker the pack is placed on.
+		g.log.Warn("event on another subject than its flare's and invoker's: ignored", "subject", m.Subject(),
+			"flare", ev.Flare, "invoker", ev.Invoker)
+		g.mu.Lock()
+		g.applied = max(g.applied, meta.Sequence.Stream)
+		g.mu.Unlock()
+		return
+	}
 	g.apply(ev, meta.Sequence.Stream)
 }
 

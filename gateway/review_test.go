@@ -77,7 +77,7 @@ func TestByeAfterEvents(t *testing.T) {
 	nc := c.connect()
 	junk := []byte(`{"type":"logs","flare":"01900000-0000-7000-8000-00000000ffff","pack":0,"invoker":"x"}`)
 	for range 20000 {
-		nc.Publish(control.EventSubject("01900000-0000-7000-8000-00000000ffff"), junk)
+		nc.Publish(control.EventSubject("01900000-0000-7000-8000-00000000ffff", "x"), junk)
 	}
 	nc.Flush()
 	openGate(gateName)
@@ -125,7 +125,7 @@ func TestEventsSurviveBrokenConnection(t *testing.T) {
 	const n = 20000
 	payload := []byte(fmt.Sprintf(`{"type":"logs","flare":"f","pack":0,"invoker":"i","lines":[{"msg":"%0500d"}]}`, 0))
 	for i := range n {
-		if _, err := st.js.PublishAsync(control.EventSubject("01900000-0000-7000-8000-000000000001"), payload); err != nil {
+		if _, err := st.js.PublishAsync(control.EventSubject("f", "i"), payload); err != nil {
 			t.Fatal(err)
 		}
 		switch {

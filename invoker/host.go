@@ -715,6 +715,7 @@ func (h *hostProc) runPack(ctx context.Context, a control.Assignment) (*hostedRu
 	h.mu.Unlock()
 	cmd := hostCmd{Op: "run", Run: &a, Memory: limit, Settings: &hostSettings{
 		LogLines: inv.opts.LogLines, LogLevel: inv.opts.LogLevel.String(), MaxResult: inv.opts.MaxResult,
+		MaxPayload: int(inv.nc.MaxPayload()),
 	}}
 	if err := h.send(cmd); err != nil {
 		<-h.exited // died ends hr

@@ -3,6 +3,7 @@ package invoker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,12 +29,14 @@ import (
 // invoker. It is the burst binary itself, started as `burst host` with hostCookie in its
 // environment; HostMain is its main.
 //
-// The host opens the plugin once, connects to NATS itself (the pack's comm traffic goes
-// from the host to the server, and the workers of a pack still share its memory), then
-// takes commands from the invoker on file descriptor 3 and answers on 4, a JSON value a
+// The host opens the plugin once, then takes commands from the invoker on file descriptor 3 and answers on 4, a JSON value a
 // message: "run" a pack (it answers "setup" once the pack listens, forwards the pack's
 // events to the gateway through the invoker, and "done" once the pack is closed),
-// "cancel" a flare's packs, "exit". Idle for a moment, it says "leaked" if it has more
+// "cancel" a flare's packs, "exit". The packs of a flare that talk to other packs do so
+// over a NATS connection of the host's own, as the flare's user on a closed bus (so that
+// the function reaches only its own flare's subjects), open while the flare has packs
+// in the host: the pack's comm traffic goes from the host to the server, and the
+// workers of a pack still share its memory. Idle for a moment, it says "leaked" if it has more
 // goroutines than after its warm-up; it counts them again before it takes a pack of a
 // new flare, once the last flare's packs have closed, and refuses the pack if its
 // function left some ("setup" with the fault "leaked"): the invoker runs the pack in a
@@ -72,9 +75,10 @@ type hostCmd struct {
 
 // hostSettings are what a pack runs with in the invoker, for a pack in a host.
 type hostSettings struct {
-	LogLines  int    `json:"log_lines"`
-	LogLevel  string `json:"log_level"`
-	MaxResult int    `json:"max_result"`
+	LogLines   int    `json:"log_lines"`
+	LogLevel   string `json:"log_level"`
+	MaxResult  int    `json:"max_result"`
+	MaxPayload int    `json:"max_payload"` // the NATS server's
 }
 
 // hostMsg is a message of a host to its invoker.
@@ -84,7 +88,7 @@ type hostMsg struct {
 	Pack  int    `json:"pack"`
 	Error string `json:"error,omitempty"` // ready or setup failed
 	// Fault says whose fault a failed ready is: "function" (the plugin does not open) or
-	// "platform" (the host cannot reach NATS); "leaked" on a failed setup says that the
+	// "platform" (the check's host cannot reach NATS); "leaked" on a failed setup says that the
 	// host has goroutines of earlier flares and runs no more packs.
 	Fault string         `json:"fault,omitempty"`
 	Event *control.Event `json:"event,omitempty"`
@@ -130,19 +134,19 @@ func HostMain(args []string) int {
 	h.send(hostMsg{Op: "started"})
 	if *check {
 		// The invoker's probe: can a host start, and reach NATS?
-		if err := h.connect(*url); err != nil {
+		if err := reachNATS(*url); err != nil {
 			h.send(hostMsg{Op: "ready", Error: err.Error(), Fault: "platform"})
 			return 1
 		}
-		h.nc.Close()
 		h.send(hostMsg{Op: "ready"})
 		return 0
 	}
-	if fault, err := h.open(*plugin, *url); err != nil {
-		h.send(hostMsg{Op: "ready", Error: err.Error(), Fault: fault})
+	fn, err := functions.Load(*plugin)
+	if err != nil {
+		h.send(hostMsg{Op: "ready", Error: err.Error(), Fault: "function"})
 		return 1
 	}
-	defer h.nc.Close()
+	h.fn, h.flares = fn, newFlareConns(*url)
 	h.base = h.warmUp()
 	h.send(hostMsg{Op: "ready", Goroutines: h.base})
 	return h.serve(in)
@@ -150,13 +154,11 @@ func HostMain(args []string) int {
 
 // host is the state of a function host.
 type host struct {
-	base      int // goroutines when idle, after the warm-up
-	log       *slog.Logger
-	fn        functions.Func
-	nc        *nats.Conn
-	nats      comm.Transport
-	memory    comm.Transport
-	jetstream comm.Transport
+	base   int // goroutines when idle, after the warm-up
+	log    *slog.Logger
+	fn     functions.Func
+	flares *flareConns // the connections of the flares in the host
+	memory comm.Transport
 
 	encMu sync.Mutex
 	enc   *json.Encoder
@@ -177,32 +179,17 @@ type hostedPack struct {
 	pack   *comm.Pack
 }
 
-// open opens the plugin and connects to NATS; a failure says whose fault it is.
-func (h *host) open(plugin, url string) (fault string, err error) {
-	fn, err := functions.Load(plugin)
-	if err != nil {
-		return "function", err
+// reachNATS connects to the NATS server at url without a credential: a closed server
+// that refuses it was reached all the same.
+func reachNATS(url string) error {
+	nc, err := nats.Connect(url, nats.Name("burst-host-check"), nats.MaxReconnects(0))
+	if errors.Is(err, nats.ErrAuthorization) {
+		return nil
 	}
-	if err := h.connect(url); err != nil {
-		return "platform", err
-	}
-	h.fn = fn
-	h.nats = comm.NewNATSTransport(h.nc)
-	h.memory = comm.NewMemoryTransport()
-	h.jetstream, err = comm.NewJetStreamTransport(h.nc, comm.JetStreamOptions{})
-	if err != nil {
-		return "platform", fmt.Errorf("jetstream transport: %w", err)
-	}
-	return "", nil
-}
-
-// connect connects the host to NATS at url.
-func (h *host) connect(url string) error {
-	nc, err := nats.Connect(url, nats.Name("burst-host"), nats.MaxReconnects(-1))
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
-	h.nc = nc
+	nc.Close()
 	return nil
 }
 
@@ -284,21 +271,19 @@ func (h *host) admit(a control.Assignment, memory int64) (*hostedPack, string) {
 	return hp, ""
 }
 
-// warmUp runs a pack of one worker and nothing to do, as a flare's, and makes a
-// request of NATS as JetStream packs do, so that what stays after every pack (the
-// connection's machinery) is in place, and returns the count of goroutines then: the
-// count to which the host comes back after a pack, unless its function left some
-// running.
+// warmUp runs a pack of one worker and nothing to do, as a flare's, so that what stays
+// after every pack is in place, and returns the count of goroutines then: the count to
+// which the host comes back after a flare (whose connection it closes), unless its
+// function left some running.
 func (h *host) warmUp() int {
+	h.memory = comm.NewMemoryTransport()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := comm.NewPack(ctx, comm.Config{Flare: fmt.Sprintf("host-warm-up-%d", os.Getpid()), Size: 1, Granularity: 1, Transport: h.nats}, 0)
+	p, err := comm.NewPack(ctx, comm.Config{Flare: fmt.Sprintf("host-warm-up-%d", os.Getpid()), Size: 1, Granularity: 1, Transport: h.memory}, 0)
 	if err == nil {
 		p.Run(ctx, func(context.Context, *comm.Worker) error { return nil })
 		p.Close()
 	}
-	// A connection's first request starts its subscription for the replies, which stays.
-	h.nc.RequestWithContext(ctx, nats.NewInbox(), nil)
 	return settled(0)
 }
 
@@ -386,31 +371,41 @@ func (h *host) run(a control.Assignment, set hostSettings, hp *hostedPack) {
 	h.mu.Unlock()
 	h.send(hostMsg{Op: "setup", Flare: a.Flare, Pack: a.Pack})
 	p.run(ctx)
+	p.closeConn()
 }
 
+// setup sets pack a up: over its flare's connection when it talks to other packs, else
+// in memory (a flare of one pack never opens its transport).
 func (h *host) setup(ctx context.Context, a control.Assignment, set hostSettings) (*packRun, error) {
-	var t comm.Transport
 	switch a.Backend {
-	case control.BackendNATS, "":
-		t = h.nats
-	case control.BackendMemory:
-		t = h.memory
-	case control.BackendJetStream:
-		t = h.jetstream
+	case control.BackendNATS, control.BackendMemory, control.BackendJetStream, "":
 	default:
 		return nil, fmt.Errorf("host: unknown backend %q", a.Backend)
 	}
+	t, release := h.memory, func() {}
+	if needsConn(a) {
+		var err error
+		if t, release, err = h.flares.transport(a); err != nil {
+			return nil, err
+		}
+	}
 	var level slog.Level
 	level.UnmarshalText([]byte(set.LogLevel))
-	return newPackRun(ctx, a, h.fn, t, packEnv{
+	p, err := newPackRun(ctx, a, h.fn, t, packEnv{
 		log: h.log, logLines: set.LogLines, logLevel: level, maxResult: set.MaxResult,
-		payload: int(h.nc.MaxPayload()),
+		payload: set.MaxPayload,
 		report: func(ev control.Event) bool {
 			ev.Flare, ev.Pack, ev.Time = a.Flare, a.Pack, time.Now()
 			h.send(hostMsg{Op: "event", Flare: a.Flare, Pack: a.Pack, Event: &ev})
 			return true
 		},
 	})
+	if err != nil {
+		release()
+		return nil, err
+	}
+	p.closeConn = release
+	return p, nil
 }
 
 // cancel stops a flare's packs as Invoker.cancel does.

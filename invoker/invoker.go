@@ -98,6 +98,12 @@ type Options struct {
 	// another function makes room, or a pack waits for a host. Zero means
 	// DefaultMaxHosts.
 	MaxHosts int
+	// FlareConns makes the packs that run in this process talk over a NATS connection
+	// of their flare's own (at HostNATS, as the flare's user with its assignment's
+	// Credential) instead of Conn: an invoker that joined a closed bus with a join key
+	// needs it, since its own connection may not reach flares' subjects. Function hosts
+	// always connect as the flare.
+	FlareConns bool
 }
 
 // An Invoker runs the packs that the gateway assigns to it, one goroutine per rank.
@@ -111,6 +117,7 @@ type Invoker struct {
 	cache    *functionCache
 	memory   comm.Transport
 	nats     comm.Transport
+	flares   *flareConns // with FlareConns
 	events   *outbox
 	hosts    *hostPool
 	service  micro.Service
@@ -215,6 +222,7 @@ func New(opts Options) (*Invoker, error) {
 		cache:     newFunctionCache(opts.Conn, opts.CacheDir, opts.Functions),
 		memory:    comm.NewMemoryTransport(),
 		nats:      comm.NewNATSTransport(opts.Conn),
+		flares:    newFlareConns(opts.HostNATS),
 		packs:     make(map[control.PackRef]*runningPack),
 		cancelled: make(map[string]time.Time),
 		stop:      make(chan struct{}),
@@ -285,7 +293,7 @@ func (inv *Invoker) Start(ctx context.Context) error {
 		fn      nats.MsgHandler
 	}{
 		{control.SubjectCancel, inv.cancel},
-		{control.SubjectDiscover, func(*nats.Msg) { inv.beat(control.SubjectHeartbeat) }},
+		{control.SubjectDiscover, func(*nats.Msg) { inv.beat(control.HeartbeatSubject(inv.opts.ID)) }},
 	} {
 		sub, err := inv.nc.Subscribe(h.subject, h.fn)
 		if err != nil {
@@ -305,7 +313,7 @@ func (inv *Invoker) Start(ctx context.Context) error {
 		inv.checkHosts()
 		inv.loops.Go(func() { inv.hosts.watchMemory(inv.stop) })
 	}
-	inv.beat(control.SubjectHeartbeat)
+	inv.beat(control.HeartbeatSubject(inv.opts.ID))
 	inv.loops.Go(inv.heartbeats)
 	inv.loops.Go(func() { inv.events.run(inv.stop) })
 	inv.log.Info("invoker started", "slots", inv.opts.Slots, "builtins", len(inv.builtins), "cache", inv.opts.CacheDir)
@@ -350,7 +358,7 @@ func (inv *Invoker) Shutdown(ctx context.Context) error {
 	inv.hosts.close()
 	close(inv.stop)
 	inv.loops.Wait()
-	inv.beat(control.SubjectBye)
+	inv.beat(control.ByeSubject(inv.opts.ID))
 	inv.nc.Flush()
 	inv.log.Info("invoker stopped")
 	return err
@@ -370,7 +378,7 @@ func (inv *Invoker) heartbeats() {
 		case <-inv.stop:
 			return
 		case <-t.C:
-			inv.beat(control.SubjectHeartbeat)
+			inv.beat(control.HeartbeatSubject(inv.opts.ID))
 			inv.pruneCancelled()
 			if beats++; inv.opts.Isolation == control.IsolationProcess && beats%hostRecheck == 0 {
 				inv.hosts.mu.Lock()
@@ -603,6 +611,7 @@ func (inv *Invoker) assign(req micro.Request) {
 		inv.respond(reply, a, control.AssignReply{OK: true}, "")
 		defer inv.release(a, rp)
 		p.run(ctx)
+		p.closeConn()
 	}()
 }
 

@@ -155,9 +155,9 @@ func TestWorkerFailure(t *testing.T) {
 func TestHeartbeats(t *testing.T) {
 	e := newEnv(t, Options{Slots: 7, Heartbeat: time.Hour})
 	ch := make(chan *nats.Msg, 16)
-	sub, _ := e.nc.ChanSubscribe(control.SubjectHeartbeat, ch)
+	sub, _ := e.nc.ChanSubscribe(control.HeartbeatSubject("inv"), ch)
 	defer sub.Unsubscribe()
-	bye, _ := e.nc.ChanSubscribe(control.SubjectBye, ch)
+	bye, _ := e.nc.ChanSubscribe(control.ByeSubject("inv"), ch)
 	defer bye.Unsubscribe()
 	e.nc.Flush()
 	// An hour between beats: only discovery makes one now.
@@ -177,7 +177,7 @@ func TestHeartbeats(t *testing.T) {
 		select {
 		case m := <-ch:
 			// Heartbeats sent before may still come first.
-			bye = m.Subject == control.SubjectBye
+			bye = m.Subject == control.ByeSubject("inv")
 		case <-time.After(10 * time.Second):
 			t.Fatal("no bye at shutdown")
 		}

@@ -138,7 +138,7 @@ func (e *env) events(flare string) chan control.Event {
 	e.t.Helper()
 	ch := make(chan control.Event, 1024)
 	c, err := e.js.OrderedConsumer(context.Background(), control.EventStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{control.EventSubject(flare)},
+		FilterSubjects: []string{control.EventSubject(flare, "*")},
 	})
 	if err != nil {
 		e.t.Fatal(err)

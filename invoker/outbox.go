@@ -98,7 +98,7 @@ func (o *outbox) add(ev control.Event) error {
 		return nil
 	}
 	o.seq++
-	m := nats.NewMsg(control.EventSubject(ev.Flare))
+	m := nats.NewMsg(control.EventSubject(ev.Flare, ev.Invoker))
 	m.Data = b
 	m.Header.Set(jetstream.MsgIDHeader, o.prefix+"."+strconv.FormatUint(o.seq, 10))
 	k := control.PackRef{Flare: ev.Flare, Pack: ev.Pack}

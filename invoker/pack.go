@@ -32,6 +32,8 @@ type packRun struct {
 	maxResult  int // bytes of one worker's JSON result
 	maxEvent   int // estimated bytes of one event's workers or log lines
 	report     func(control.Event) bool
+	// closeConn lets go of the flare's connection once the pack has run (flareconn.go).
+	closeConn func()
 }
 
 // packEnv is what a pack runs with, wherever it runs.
@@ -83,11 +85,28 @@ func (inv *Invoker) setup(ctx context.Context, a control.Assignment) (*packRun, 
 	if err != nil {
 		return nil, err
 	}
-	t, err := inv.transport(a.Backend)
+	if !inv.opts.FlareConns || !needsConn(a) {
+		t, err := inv.transport(a.Backend)
+		if err != nil {
+			return nil, err
+		}
+		p, err := newPackRun(ctx, a, fn, t, inv.packEnv(a))
+		if err == nil {
+			p.closeConn = func() {}
+		}
+		return p, err
+	}
+	t, release, err := inv.flares.transport(a)
 	if err != nil {
 		return nil, err
 	}
-	return newPackRun(ctx, a, fn, t, inv.packEnv(a))
+	p, err := newPackRun(ctx, a, fn, t, inv.packEnv(a))
+	if err != nil {
+		release()
+		return nil, err
+	}
+	p.closeConn = release
+	return p, nil
 }
 
 // packEnv is what a pack of a runs with in this process.

@@ -67,7 +67,9 @@ func TestBenchPairEmbedded(t *testing.T) {
 	checkPairOutput(t, benchPair(t, "nats://127.0.0.1:"+strconv.Itoa(freePort(t)), true))
 }
 
-func TestBenchPairAgainstServe(t *testing.T) {
+// TestBenchAgainstServe: the bus of `burst serve` is closed, and the benchmark says so
+// and what to do instead.
+func TestBenchAgainstServe(t *testing.T) {
 	port := freePort(t)
 	cfg, err := loadConfig([]string{"BURST_HTTP_ADDR=127.0.0.1:0", "BURST_NATS_PORT=" + strconv.Itoa(port), "BURST_DATA_DIR=" + t.TempDir()})
 	if err != nil {
@@ -88,7 +90,11 @@ func TestBenchPairAgainstServe(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("serve: %v", err)
 	}
-	checkPairOutput(t, benchPair(t, "nats://127.0.0.1:"+strconv.Itoa(port), false))
+	code, _, errOut := burstCmd([]string{"bench", "--benchmark", "pair", "--burst-size", "2", "--group-id", "0",
+		"--server", "nats://127.0.0.1:" + strconv.Itoa(port), "nats"})
+	if code != 1 || !strings.Contains(errOut, "Authorization Violation") || !strings.Contains(errOut, "--embed") {
+		t.Errorf("bench against serve: exit %d, %q; want refused, saying to use --embed", code, errOut)
+	}
 }
 
 func TestBenchErrors(t *testing.T) {

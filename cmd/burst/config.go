@@ -18,13 +18,15 @@ import (
 // config is every setting of the binary. The environment (prefix BURST_) gives the
 // defaults of the flags, so a flag overrides its variable.
 type config struct {
-	HTTPAddr  string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
-	DataDir   string `env:"DATA_DIR" envDefault:"./burst-data"`
-	NATSHost  string `env:"NATS_HOST" envDefault:"127.0.0.1"`
-	NATSPort  int    `env:"NATS_PORT" envDefault:"4222"`
-	NATSURL   string `env:"NATS_URL"`
-	Slots     int    `env:"INVOKER_SLOTS" envDefault:"16384"`
-	InvokerID string `env:"INVOKER_ID"`
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	DataDir  string `env:"DATA_DIR" envDefault:"./burst-data"`
+	NATSHost string `env:"NATS_HOST" envDefault:"127.0.0.1"`
+	NATSPort int    `env:"NATS_PORT" envDefault:"4222"`
+	NATSURL  string `env:"NATS_URL"`
+	// Credentials is the file of an invoker's join key, for a closed bus.
+	Credentials string `env:"CREDENTIALS"`
+	Slots       int    `env:"INVOKER_SLOTS" envDefault:"16384"`
+	InvokerID   string `env:"INVOKER_ID"`
 	// Isolation is where the invoker runs uploaded functions: process or none.
 	Isolation string `env:"ISOLATION" envDefault:"process"`
 	// MaxHosts bounds the invoker's function hosts.
@@ -94,6 +96,7 @@ func (c *config) dataFlag(fs *pflag.FlagSet, what string) {
 func (c *config) natsFlags(fs *pflag.FlagSet, embedded bool) {
 	if !embedded {
 		fs.StringVar(&c.NATSURL, "nats", c.NATSURL, "URL of the NATS cluster to join; --join is the same (BURST_NATS_URL)")
+		fs.StringVar(&c.Credentials, "credentials", c.Credentials, "file holding this invoker's join key (burst key create --role invoker --invoker ID) (BURST_CREDENTIALS)")
 		// --join is another name of --nats, not a flag of its own.
 		fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 			if name == "join" {

@@ -20,7 +20,9 @@ func newKeyCmd(cfg *config) *cobra.Command {
 		Long: `Key manages the gateway's API keys. A key is shown once, when it is made; the gateway
 keeps only its hash. Roles, each with what the one before may do: reader (read
 functions, flares, logs, results, invokers), runner (and run and cancel flares),
-developer (and upload and delete functions), admin (and manage keys).
+developer (and upload and delete functions), admin (and manage keys). An invoker key is
+not for the API: it is the join key with which invoker ID connects to the closed NATS
+bus (burst invoker --invoker-id ID --credentials FILE).
 
 While the gateway listens on loopback and no key exists, requests need none: the first
 key must be an admin key, and from then on every request needs one.`,
@@ -52,7 +54,8 @@ key must be an admin key, and from then on every request needs one.`,
 			return nil
 		},
 	}
-	create.Flags().StringVar(&role, "role", "", "reader, runner, developer or admin")
+	create.Flags().StringVar(&role, "role", "", "reader, runner, developer, admin, or invoker (a join key for the NATS bus)")
+	create.Flags().StringVar(&req.Invoker, "invoker", "", "the id of the invoker a join key is for (role invoker)")
 	create.Flags().StringVar(&req.Name, "name", "", "a name to tell the key by; empty means the role")
 	create.Flags().DurationVar(&expires, "expires", 0, "the key's life, e.g. 720h; 0 means it does not expire")
 	create.Flags().BoolVar(&asJSON, "json", false, "print the key's record with the key, as JSON")

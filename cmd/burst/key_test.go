@@ -50,6 +50,13 @@ func TestKeyCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ops") || !strings.Contains(out, "runner") || strings.Contains(out, "burst_") {
 		t.Errorf("ls: exit %d\n%s", code, out)
 	}
+	code, join, _ := burstCmd([]string{"key", "create", "--role", "invoker", "--invoker", "host-b"}, env...)
+	if code != 0 || !strings.HasPrefix(join, "burst_") {
+		t.Errorf("join key: exit %d, %q", code, join)
+	}
+	if code, _, errOut := burstCmd([]string{"key", "create", "--role", "invoker"}, env...); code != 1 || !strings.Contains(errOut, "needs the id of its invoker") {
+		t.Errorf("join key without an invoker: exit %d, %q", code, errOut)
+	}
 	if code, _, errOut := burstCmd([]string{"key", "ls", "--key", runner, api}); code != 1 || !strings.Contains(errOut, "403") {
 		t.Errorf("ls as a runner: exit %d, %q", code, errOut)
 	}

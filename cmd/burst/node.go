@@ -28,6 +28,7 @@ type node struct {
 	cfg   config
 	log   *slog.Logger
 	srv   *server.Server
+	auth  *cluster.Auth // the embedded server's: it takes no anonymous connection
 	conns []*nats.Conn
 }
 
@@ -66,7 +67,9 @@ func startNode(cfg config, log *slog.Logger) (*node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	n.auth = cluster.NewAuth()
 	srv, err := cluster.RunServer(cluster.ServerOptions{
+		Auth:        n.auth,
 		Host:        cfg.NATSHost,
 		Port:        cfg.NATSPort,
 		StoreDir:    filepath.Join(cfg.DataDir, "nats"),
@@ -84,14 +87,23 @@ func startNode(cfg config, log *slog.Logger) (*node, error) {
 }
 
 // connect opens a connection; one per component, so that the gateway's events and the
-// invoker's traffic do not queue behind each other.
-func (n *node) connect(name string) (*nats.Conn, error) {
+// invoker's traffic do not queue behind each other. In process, it is the node's own
+// user; else the given options (an invoker's join key) say who it is.
+func (n *node) connect(name string, opts ...nats.Option) (*nats.Conn, error) {
 	var nc *nats.Conn
 	var err error
 	if n.srv != nil {
-		nc, err = cluster.ConnectInProcess(n.srv, nats.Name(name))
+		nc, err = cluster.ConnectInProcess(n.srv, nats.Name(name), n.auth.Internal())
 	} else {
-		nc, err = nats.Connect(n.cfg.NATSURL, nats.Name(name), nats.MaxReconnects(-1))
+		nc, err = nats.Connect(n.cfg.NATSURL, append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1)}, opts...)...)
+	}
+	if errors.Is(err, nats.ErrAuthorization) {
+		if n.cfg.Credentials == "" {
+			return nil, fmt.Errorf("connect to NATS at %s: %w: a Burst bus is closed; an invoker joins with a join key "+
+				"(burst key create --role invoker --invoker ID, saved to a file given as --credentials)", n.cfg.NATSURL, err)
+		}
+		return nil, fmt.Errorf("connect to NATS at %s: %w: the key in %s is not a live invoker key for this invoker's id "+
+			"(burst key create --role invoker --invoker ID, with the id given as --invoker-id)", n.cfg.NATSURL, err, n.cfg.Credentials)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS: %w", err)
@@ -133,7 +145,12 @@ func (n *node) startGateway(ctx context.Context, leaveRunning bool) (*gateway.Ga
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	var revoked func(string)
+	if n.auth != nil {
+		revoked = n.auth.Disconnect // a revoked join key ends its invoker's connection
+	}
 	gw, err := gateway.New(gateway.Options{
+		Revoked:        revoked,
 		Addr:           n.cfg.HTTPAddr,
 		Conn:           nc,
 		TempDir:        tmp,
@@ -150,15 +167,29 @@ func (n *node) startGateway(ctx context.Context, leaveRunning bool) (*gateway.Ga
 	if err := gw.Start(ctx); err != nil {
 		return nil, err
 	}
+	if n.auth != nil {
+		// Invokers that join with a key, and the flares' own connections, are the
+		// gateway's to let in.
+		n.auth.SetAuthorizer(gw.AuthorizeNATS)
+	}
 	return gw, nil
 }
 
 func (n *node) startInvoker(ctx context.Context) (*invoker.Invoker, error) {
-	nc, err := n.connect("burst-invoker")
+	id, err := invokerID(n.cfg)
 	if err != nil {
 		return nil, err
 	}
-	id, err := invokerID(n.cfg)
+	var opts []nats.Option
+	if n.srv == nil && n.cfg.Credentials != "" {
+		key, err := os.ReadFile(n.cfg.Credentials)
+		if err != nil {
+			return nil, fmt.Errorf("join key: %w", err)
+		}
+		opts = append(opts, nats.UserInfo(control.InvokerUser(id), strings.TrimSpace(string(key))),
+			nats.CustomInboxPrefix(control.InvokerInbox(id)))
+	}
+	nc, err := n.connect("burst-invoker", opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -169,9 +200,11 @@ func (n *node) startInvoker(ctx context.Context) (*invoker.Invoker, error) {
 		Isolation: control.Isolation(n.cfg.Isolation),
 		MaxHosts:  n.cfg.MaxHosts,
 		HostNATS:  n.natsURL(),
-		Slots:     n.cfg.Slots,
-		CacheDir:  filepath.Join(n.cfg.DataDir, "plugins"),
-		Logger:    n.log.With("component", "invoker"),
+		// Joined with a key, its own connection may not reach the flares' subjects.
+		FlareConns: n.srv == nil && n.cfg.Credentials != "",
+		Slots:      n.cfg.Slots,
+		CacheDir:   filepath.Join(n.cfg.DataDir, "plugins"),
+		Logger:     n.log.With("component", "invoker"),
 	})
 	if err != nil {
 		return nil, err

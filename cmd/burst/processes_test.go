@@ -86,12 +86,49 @@ func (p *proc) stop(t *testing.T, sig os.Signal) {
 	p.cmd.Wait()
 }
 
+// apiKeys are the admin keys the tests made, by the base URL of their gateway; apiClient
+// sends each with the requests to its gateway.
+var (
+	apiKeys   sync.Map
+	apiClient = &http.Client{Transport: keyTransport{}}
+)
+
+type keyTransport struct{}
+
+func (keyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if k, ok := apiKeys.Load(r.URL.Scheme + "://" + r.URL.Host); ok {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+k.(string))
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// adminKey makes the first key of the gateway at api, an admin's, which apiClient sends
+// from then on.
+func adminKey(t *testing.T, api string) string {
+	t.Helper()
+	k := request[gateway.NewKey](t, "POST", api+"/keys", []byte(`{"role":"admin"}`), http.StatusCreated)
+	apiKeys.Store(api, k.Secret)
+	return k.Secret
+}
+
+// joinKeyFile makes a join key for invoker id and writes it to a file for --credentials.
+func joinKeyFile(t *testing.T, api, id string) string {
+	t.Helper()
+	k := request[gateway.NewKey](t, "POST", api+"/keys", []byte(`{"role":"invoker","invoker":"`+id+`"}`), http.StatusCreated)
+	file := filepath.Join(t.TempDir(), id+".key")
+	if err := os.WriteFile(file, []byte(k.Secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 // waitHTTP polls url until it answers 200.
 func waitHTTP(t *testing.T, url string) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		resp, err := http.Get(url)
+		resp, err := apiClient.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -108,7 +145,7 @@ func waitHTTP(t *testing.T, url string) {
 // getJSON reads url into a T.
 func getJSON[T any](t *testing.T, url string) T {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := apiClient.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +195,7 @@ func waitEnded(t *testing.T, api, id string) gateway.Record {
 
 func postFlare(t *testing.T, api, body string) gateway.Record {
 	t.Helper()
-	resp, err := http.Post(api+"/flares", "application/json", strings.NewReader(body))
+	resp, err := apiClient.Post(api+"/flares", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +222,15 @@ func TestGatewayKilledUnderAFlare(t *testing.T) {
 		"--nats-port", strconv.Itoa(natsPort)}
 	gw := start(t, gatewayArgs...)
 	waitHTTP(t, api+"/livez")
-	start(t, "invoker", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", natsPort), "--data", filepath.Join(dir, "invoker"), "--slots", "64")
+	// The bus is closed: an invoker without a join key is refused, and told what to do.
+	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
+	if code, _, errOut := burstCmd([]string{"invoker", "--nats", natsURL, "--data", t.TempDir()}); code != 1 ||
+		!strings.Contains(errOut, "Authorization Violation") || !strings.Contains(errOut, "--credentials") {
+		t.Errorf("an invoker without a join key: exit %d, %q", code, errOut)
+	}
+	adminKey(t, api)
+	start(t, "invoker", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", natsPort), "--data", filepath.Join(dir, "invoker"), "--slots", "64",
+		"--invoker-id", "inv", "--credentials", joinKeyFile(t, api, "inv"))
 	waitHTTP(t, api+"/readyz")
 
 	rec := postFlare(t, api, `{"function":"sleep","size":4,"granularity":2,"input":"5s"}`)
@@ -265,7 +310,7 @@ func request[T any](t *testing.T, method, url string, body []byte, want int) T {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
