@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // An Error is an API failure: an HTTP status and a stable code that clients can test,
@@ -13,6 +16,9 @@ type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfter, for a 429, is sent as the Retry-After header (whole seconds, at
+	// least 1).
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
@@ -35,6 +41,8 @@ const (
 	CodeNoInvokers      = "no_invokers"
 	CodeNoCapacity      = "no_capacity"
 	CodeQueueFull       = "queue_full"
+	CodeRateLimited     = "rate_limited"
+	CodeOverLimit       = "over_limit"
 	CodeShuttingDown    = "shutting_down"
 	CodeNotReady        = "not_ready"
 	CodeInternal        = "internal"
@@ -67,6 +75,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if rl, ok := r.Context().Value(requestLogKey).(*requestLog); ok {
 			rl.err = err
 		}
+	}
+	if e.Status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(e.RetryAfter.Seconds())))))
 	}
 	writeJSON(w, e.Status, map[string]*Error{"error": e})
 }

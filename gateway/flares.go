@@ -26,7 +26,8 @@ func (g *Gateway) postFlare(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	fn, err := g.lookupFunction(r.Context(), spec.function)
+	ns := principalOf(r).namespace
+	fn, err := g.lookupFunction(r.Context(), ns, spec.function)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -35,7 +36,7 @@ func (g *Gateway) postFlare(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	f, err := g.submit(spec, fn)
+	f, err := g.submit(spec, fn, ns)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -151,8 +152,9 @@ func (g *Gateway) listFlares(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	ns := principalOf(r).namespace
 	flares, next := g.index.page(cursor, limit, func(rec *Record) bool {
-		return (status == "" || rec.Status == status) && (function == "" || rec.Function == function)
+		return recordNamespace(rec.Namespace) == ns && (status == "" || rec.Status == status) && (function == "" || rec.Function == function)
 	})
 	writeJSON(w, http.StatusOK, FlareList{Flares: flares, Next: next})
 }

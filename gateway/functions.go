@@ -55,14 +55,14 @@ func (g *Gateway) isBuiltin(name string) (builtin, anyInvoker bool) {
 	return false, anyInvoker
 }
 
-// lookupFunction finds a function by name for a flare: a built-in of the invokers
-// first, then the registry.
-func (g *Gateway) lookupFunction(ctx context.Context, name string) (FunctionRecord, error) {
+// lookupFunction finds a function by name for a flare of namespace: a built-in of the
+// invokers first, then the namespace's registry.
+func (g *Gateway) lookupFunction(ctx context.Context, namespace, name string) (FunctionRecord, error) {
 	builtin, anyInvoker := g.isBuiltin(name)
 	if builtin {
 		return FunctionRecord{Name: name, Builtin: true}, nil
 	}
-	f, _, err := g.store.function(ctx, name)
+	f, _, err := g.store.function(ctx, namespace, name)
 	switch {
 	case errors.Is(err, errNotStored) && !anyInvoker:
 		// The built-ins come with the invokers.
@@ -74,7 +74,7 @@ func (g *Gateway) lookupFunction(ctx context.Context, name string) (FunctionReco
 }
 
 func (g *Gateway) listFunctions(w http.ResponseWriter, r *http.Request) {
-	fs, err := g.store.allFunctions(r.Context())
+	fs, err := g.store.allFunctions(r.Context(), principalOf(r).namespace)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -91,7 +91,7 @@ func (g *Gateway) listFunctions(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) getFunction(w http.ResponseWriter, r *http.Request) {
 	name := functionName(r)
-	f, err := g.lookupFunction(r.Context(), name)
+	f, err := g.lookupFunction(r.Context(), principalOf(r).namespace, name)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -105,16 +105,17 @@ func (g *Gateway) deleteFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusConflict, CodeBuiltin, "%s is built into the invokers and cannot be deleted", name))
 		return
 	}
-	f, err := g.lookupFunction(r.Context(), name)
+	ns := principalOf(r).namespace
+	f, err := g.lookupFunction(r.Context(), ns, name)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	if err := g.store.deleteFunction(r.Context(), name); err != nil {
+	if err := g.store.deleteFunction(r.Context(), ns, name); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	g.log.Info("function deleted", "function", name, "version", f.Version)
+	g.log.Info("function deleted", "namespace", ns, "function", name, "version", f.Version)
 	writeJSON(w, http.StatusOK, f)
 }
 
@@ -184,7 +185,8 @@ func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	prev, rev, err := g.store.function(r.Context(), name)
+	ns := principalOf(r).namespace
+	prev, rev, err := g.store.function(r.Context(), ns, name)
 	if err != nil && !errors.Is(err, errNotStored) {
 		writeError(w, r, err)
 		return
@@ -194,7 +196,7 @@ func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := FunctionRecord{
-		Name: name, Version: prev.Version + 1, Digest: digest, GoVersion: info.GoVersion,
+		Name: name, Namespace: ns, Version: prev.Version + 1, Digest: digest, GoVersion: info.GoVersion,
 		Bytes: n, Created: time.Now().UTC(), Limits: limits,
 	}
 	if err := g.store.putFunction(r.Context(), f, rev); err != nil {
@@ -205,7 +207,7 @@ func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	g.log.Info("function registered", "function", name, "version", f.Version, "digest", digest)
+	g.log.Info("function registered", "namespace", ns, "function", name, "version", f.Version, "digest", digest)
 	status := http.StatusOK
 	if rev == 0 {
 		status = http.StatusCreated

@@ -124,6 +124,7 @@ type Gateway struct {
 	keys  *keys
 	// flareSecret makes the flares' NATS credentials (bus.go).
 	flareSecret []byte
+	nsKV        jetstream.KeyValue
 	metrics     *metrics
 	router      chi.Router
 	index       *index
@@ -157,7 +158,9 @@ type Gateway struct {
 	queue    []*flare
 	flares   map[string]*flare // not yet recorded as ended
 	applied  uint64            // the last stream sequence of the events applied
-	closing  bool
+	// namespaces, with their limits and rate buckets (namespaces.go).
+	namespaces map[string]*namespaceState
+	closing    bool
 }
 
 // New checks opts and returns a gateway ready to Start.
@@ -292,6 +295,14 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return err
 	}
 	g.store = st
+	if g.nsKV, g.namespaces, err = openNamespaces(ctx, st.js); err != nil {
+		return err
+	}
+	if moved, err := st.moveToNamespaces(ctx); err != nil {
+		return err
+	} else if moved > 0 {
+		g.log.Info("functions registered before namespaces moved to the default namespace", "functions", moved)
+	}
 	js, err := comm.NewJetStreamTransport(g.nc, comm.JetStreamOptions{})
 	if err != nil {
 		return fmt.Errorf("gateway: jetstream transport: %w", err)

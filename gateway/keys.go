@@ -86,6 +86,9 @@ type KeyRequest struct {
 	Role Role   `json:"role"`
 	// Invoker is the id of the invoker a join key (role invoker) is for.
 	Invoker string `json:"invoker,omitempty"`
+	// Namespace is the key's; empty means the maker's own. Only the cluster's admins
+	// (the default namespace's) make keys in other namespaces.
+	Namespace string `json:"namespace,omitempty"`
 	// ExpiresIn is the key's life from now; zero means it does not expire.
 	ExpiresIn control.Duration `json:"expires_in"`
 }
@@ -341,6 +344,17 @@ func (k *keys) revoke(ctx context.Context, id string) (Key, error) {
 	return c.Key, nil
 }
 
+// get returns the record of key id.
+func (k *keys) get(id string) (Key, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	c, ok := k.byID[id]
+	if !ok {
+		return Key{}, false
+	}
+	return c.Key, true
+}
+
 // list returns the keys, oldest first.
 func (k *keys) list() []Key {
 	k.mu.Lock()
@@ -440,22 +454,39 @@ func (g *Gateway) postKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	p := r.Context().Value(principalKeyType{}).(principal)
-	nk, err := g.keys.create(r.Context(), req, p.namespace, time.Now())
+	p := principalOf(r)
+	ns, err := g.keyNamespace(p, req.Namespace)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	g.log.Info("key created", "id", nk.ID, "name", nk.Name, "role", nk.Role, "by", cmp.Or(p.key, "first-run admin"))
+	if req.Role == RoleInvoker && ns != DefaultNamespace {
+		writeError(w, r, errorf(http.StatusBadRequest, CodeBadRequest, "invokers are the cluster's: their keys are the default namespace's"))
+		return
+	}
+	nk, err := g.keys.create(r.Context(), req, ns, time.Now())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	g.log.Info("key created", "id", nk.ID, "name", nk.Name, "namespace", nk.Namespace, "role", nk.Role, "by", cmp.Or(p.key, "first-run admin"))
 	writeJSON(w, http.StatusCreated, nk)
 }
 
+// listKeys answers the keys a request may see: every one for a cluster admin, else its
+// namespace's.
 func (g *Gateway) listKeys(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string][]Key{"keys": g.keys.list()})
+	p := principalOf(r)
+	keys := slices.DeleteFunc(g.keys.list(), func(k Key) bool { return !p.clusterAdmin() && k.Namespace != p.namespace })
+	writeJSON(w, http.StatusOK, map[string][]Key{"keys": keys})
 }
 
 func (g *Gateway) deleteKey(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
+	id, p := chi.URLParam(r, "id"), principalOf(r)
+	if k, ok := g.keys.get(id); !ok || (!p.clusterAdmin() && k.Namespace != p.namespace) {
+		writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no key %q", id))
+		return
+	}
 	k, err := g.keys.revoke(r.Context(), id)
 	if err != nil {
 		writeError(w, r, err)
@@ -464,7 +495,6 @@ func (g *Gateway) deleteKey(w http.ResponseWriter, r *http.Request) {
 	if k.Role == RoleInvoker && g.opts.Revoked != nil {
 		g.opts.Revoked(control.InvokerUser(k.Invoker))
 	}
-	p := r.Context().Value(principalKeyType{}).(principal)
 	g.log.Info("key revoked", "id", id, "by", cmp.Or(p.key, "first-run admin"))
 	w.WriteHeader(http.StatusNoContent)
 }

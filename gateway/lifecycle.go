@@ -136,11 +136,12 @@ func newFlare(spec flareSpec, rec Record) *flare {
 
 // submit records a new flare and queues it. It returns an *Error when the flare cannot
 // run on this cluster or the queue is full.
-func (g *Gateway) submit(spec flareSpec, fn FunctionRecord) (*flare, error) {
+func (g *Gateway) submit(spec flareSpec, fn FunctionRecord, namespace string) (*flare, error) {
+	now := time.Now()
 	f := newFlare(spec, Record{
-		Function: spec.function, Version: fn.Version, Size: spec.size,
+		Namespace: namespace, Function: spec.function, Version: fn.Version, Size: spec.size,
 		Granularity: spec.granularity, Backend: spec.backend, Timeout: control.Duration(spec.timeout),
-		Created: time.Now().UTC(), Packs: []PackRecord{},
+		Created: now.UTC(), Packs: []PackRecord{},
 	})
 	f.digest = fn.Digest
 	f.queued = true
@@ -164,6 +165,10 @@ func (g *Gateway) submit(spec flareSpec, fn FunctionRecord) (*flare, error) {
 	if len(g.queue) >= g.opts.QueueLimit {
 		g.mu.Unlock()
 		return nil, errorf(http.StatusTooManyRequests, CodeQueueFull, "%d flares wait for slots already; try again later", len(g.queue))
+	}
+	if err := g.admitFlare(namespace, spec.size, now); err != nil {
+		g.mu.Unlock()
+		return nil, err
 	}
 	g.flares[f.rec.ID] = f
 	g.setStatus(f, control.StatusQueued)

@@ -329,6 +329,14 @@ func eventually(t testing.TB, cond func() bool, format string, args ...any) {
 // do sends a request and returns the status and body.
 func (c *cluster) do(method, path string, body any) (int, []byte) {
 	c.t.Helper()
+	resp, b := c.send(method, path, body)
+	return resp.StatusCode, b
+}
+
+// send sends a request, with the cluster's key if it has one, and returns the answer
+// and its body, read.
+func (c *cluster) send(method, path string, body any) (*http.Response, []byte) {
+	c.t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -359,7 +367,7 @@ func (c *cluster) do(method, path string, body any) (int, []byte) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return resp.StatusCode, out
+	return resp, out
 }
 
 // call sends a request, checks the status and decodes the answer into a T.

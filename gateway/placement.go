@@ -176,14 +176,23 @@ func (g *Gateway) scheduleLocked() []*flare {
 		return nil
 	}
 	var placed []*flare
-	for len(g.queue) > 0 {
-		f := g.queue[0]
+	// First come, first placed; a flare whose namespace runs its most workers already
+	// waits, and the flares behind it pass it.
+	running := g.runningWorkers()
+	for i := 0; i < len(g.queue); {
+		f := g.queue[i]
+		if running != nil && g.workersBound(f, running) {
+			i++
+			continue
+		}
 		ps := g.place(f)
 		if ps == nil {
 			break
 		}
-		g.queue[0] = nil
-		g.queue = g.queue[1:]
+		g.queue = slices.Delete(g.queue, i, i+1)
+		if running != nil {
+			running[f.rec.Namespace] += f.rec.Size
+		}
 		f.queued = false
 		f.setPlacements(ps)
 		// None of its events can be in the stream yet: they come after the assignment.

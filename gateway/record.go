@@ -11,7 +11,9 @@ import (
 // A Record is a flare as the API shows it: what was asked, where its packs run, how each
 // worker did and, on the blocking POST and GET /flares/{id}/results, the results.
 type Record struct {
-	ID          string           `json:"id"`
+	ID string `json:"id"`
+	// Namespace owns the flare: only its keys see it.
+	Namespace   string           `json:"namespace"`
 	Function    string           `json:"function"`
 	Version     int              `json:"version,omitempty"` // of a registered function; 0 for a built-in
 	Size        int              `json:"size"`
@@ -69,6 +71,8 @@ func (r *Record) clone() Record {
 // A FunctionRecord is a function of the registry.
 type FunctionRecord struct {
 	Name string `json:"name"`
+	// Namespace owns a registered function; built-ins are every namespace's.
+	Namespace string `json:"namespace,omitempty"`
 	// Builtin is true for the functions linked into the binary; they have no version
 	// or digest.
 	Builtin bool `json:"builtin"`

@@ -93,6 +93,7 @@ func (g *Gateway) stopTimers() {
 
 // takeUp rebuilds a running flare from its record. Called with g.mu held.
 func (g *Gateway) takeUp(rec Record) {
+	rec.Namespace = recordNamespace(rec.Namespace)
 	spec := flareSpec{
 		function: rec.Function, size: rec.Size, granularity: rec.Granularity,
 		timeout: time.Duration(rec.Timeout), backend: rec.Backend,

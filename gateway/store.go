@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,7 +23,8 @@ import (
 // flares, results and logs buckets age their values out after the retention (JetStream's
 // own MaxAge); functions stay until they are deleted.
 const (
-	// BucketFunctions maps a function name to its FunctionRecord.
+	// BucketFunctions maps "<namespace>.<name>" to a registered function's
+	// FunctionRecord.
 	BucketFunctions = "burst-functions"
 	// BucketFlares maps a flare id to its Record, without workers and results.
 	BucketFlares = "burst-flares"
@@ -149,10 +151,52 @@ func allKeys(ctx context.Context, kv jetstream.KeyValue) ([]string, error) {
 	return keys, nil
 }
 
-func (s *store) function(ctx context.Context, name string) (FunctionRecord, uint64, error) {
+// registryKey is a registered function's key: names are unique per namespace.
+func registryKey(namespace, name string) string { return namespace + "." + name }
+
+func (s *store) function(ctx context.Context, namespace, name string) (FunctionRecord, uint64, error) {
 	var f FunctionRecord
-	rev, err := getJSON(ctx, s.functions, name, &f)
+	rev, err := getJSON(ctx, s.functions, registryKey(namespace, name), &f)
+	if f.Namespace == "" {
+		f.Namespace = namespace
+	}
 	return f, rev, err
+}
+
+// moveToNamespaces moves the functions registered before namespaces, under their bare
+// names, to the default namespace's keys: once, at start, and again harmlessly.
+func (s *store) moveToNamespaces(ctx context.Context) (int, error) {
+	keys, err := allKeys(ctx, s.functions)
+	if err != nil {
+		return 0, err
+	}
+	moved := 0
+	for _, k := range keys {
+		if strings.Contains(k, ".") {
+			continue
+		}
+		e, err := s.functions.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return moved, fmt.Errorf("gateway: move function %s: %w", k, err)
+		}
+		var f FunctionRecord
+		if err := json.Unmarshal(e.Value(), &f); err != nil {
+			return moved, fmt.Errorf("gateway: function %s: %w", k, err)
+		}
+		f.Namespace = DefaultNamespace
+		b, _ := json.Marshal(f)
+		if _, err := s.functions.Create(ctx, registryKey(DefaultNamespace, k), b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return moved, fmt.Errorf("gateway: move function %s: %w", k, err)
+		}
+		if err := s.functions.Delete(ctx, k); err != nil {
+			return moved, fmt.Errorf("gateway: move function %s: %w", k, err)
+		}
+		moved++
+	}
+	return moved, nil
 }
 
 // putFunction writes f if the key is still at revision rev (0: absent), so that two
@@ -162,10 +206,11 @@ func (s *store) putFunction(ctx context.Context, f FunctionRecord, rev uint64) e
 	if err != nil {
 		return err
 	}
+	key := registryKey(f.Namespace, f.Name)
 	if rev == 0 {
-		_, err = s.functions.Create(ctx, f.Name, b)
+		_, err = s.functions.Create(ctx, key, b)
 	} else {
-		_, err = s.functions.Update(ctx, f.Name, b, rev)
+		_, err = s.functions.Update(ctx, key, b, rev)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) || isWrongRevision(err) {
 		return errConflict
@@ -180,18 +225,23 @@ func isWrongRevision(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
-func (s *store) deleteFunction(ctx context.Context, name string) error {
-	return s.functions.Delete(ctx, name)
+func (s *store) deleteFunction(ctx context.Context, namespace, name string) error {
+	return s.functions.Delete(ctx, registryKey(namespace, name))
 }
 
-func (s *store) allFunctions(ctx context.Context) ([]FunctionRecord, error) {
+// allFunctions lists the functions registered in namespace.
+func (s *store) allFunctions(ctx context.Context, namespace string) ([]FunctionRecord, error) {
 	keys, err := allKeys(ctx, s.functions)
 	if err != nil {
 		return nil, err
 	}
 	fs := make([]FunctionRecord, 0, len(keys))
 	for _, k := range keys {
-		f, _, err := s.function(ctx, k)
+		name, ok := strings.CutPrefix(k, namespace+".")
+		if !ok {
+			continue
+		}
+		f, _, err := s.function(ctx, namespace, name)
 		if errors.Is(err, errNotStored) {
 			continue // deleted meanwhile
 		}

@@ -56,6 +56,7 @@ key must be an admin key, and from then on every request needs one.`,
 	}
 	create.Flags().StringVar(&role, "role", "", "reader, runner, developer, admin, or invoker (a join key for the NATS bus)")
 	create.Flags().StringVar(&req.Invoker, "invoker", "", "the id of the invoker a join key is for (role invoker)")
+	create.Flags().StringVar(&req.Namespace, "namespace", "", "the key's namespace; empty means yours (only the default namespace's admins make keys in others)")
 	create.Flags().StringVar(&req.Name, "name", "", "a name to tell the key by; empty means the role")
 	create.Flags().DurationVar(&expires, "expires", 0, "the key's life, e.g. 720h; 0 means it does not expire")
 	create.Flags().BoolVar(&asJSON, "json", false, "print the key's record with the key, as JSON")
