@@ -33,6 +33,10 @@ type ServerOptions struct {
 	// Auth closes the server: only its users connect. Nil takes anonymous
 	// connections, for tests of other packages and for tools.
 	Auth *Auth
+	// TLS: CertFile and KeyFile make the client port and the routes TLS only (clients
+	// over TCP must trust the certificate; in-process ones need not); CAFile, with
+	// them, is what a route's peer must present a certificate of.
+	CertFile, KeyFile, CAFile string
 }
 
 // RunServer starts an embedded NATS server and waits until it takes connections. The
@@ -60,12 +64,29 @@ func RunServer(o ServerOptions) (*server.Server, error) {
 	if o.Auth != nil {
 		opts.CustomClientAuthentication = o.Auth
 	}
+	if o.CertFile != "" || o.KeyFile != "" {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: o.CertFile, KeyFile: o.KeyFile})
+		if err != nil {
+			return nil, fmt.Errorf("cluster: TLS of the client port: %w", err)
+		}
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, tc, 2
+	}
 	if o.StoreDir != "" {
 		opts.JetStream = true
 		opts.StoreDir = o.StoreDir
 	}
 	if o.ClusterPort != 0 {
 		opts.Cluster = server.ClusterOpts{Name: o.ClusterName, Host: o.ClusterHost, Port: o.ClusterPort}
+		if o.CertFile != "" {
+			// Routes go both ways: each side presents its certificate, and checks the
+			// other's against the CA.
+			tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: o.CertFile, KeyFile: o.KeyFile, CaFile: o.CAFile, Verify: o.CAFile != ""})
+			if err != nil {
+				return nil, fmt.Errorf("cluster: TLS of the routes: %w", err)
+			}
+			tc.RootCAs = tc.ClientCAs // the side that dials checks the other against the CA too
+			opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = tc, 2
+		}
 		for _, r := range o.Routes {
 			u, err := url.Parse(r)
 			if err != nil {

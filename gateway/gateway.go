@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -109,6 +110,9 @@ type Options struct {
 	// KeyFile is where the gateway writes the first admin key when keys are enforced
 	// and no admin key exists; empty means it makes none.
 	KeyFile string
+	// TLSCert and TLSKey are the files of the HTTP listener's certificate: with them
+	// it speaks HTTPS only.
+	TLSCert, TLSKey string
 	// Revoked, if set, is called with the NATS user a revoked key let in (an invoker's
 	// join key), so that the bus ends its connections.
 	Revoked func(natsUser string)
@@ -255,7 +259,12 @@ func (g *Gateway) Addr() string {
 }
 
 // URL is the gateway's base URL, once started.
-func (g *Gateway) URL() string { return "http://" + g.Addr() }
+func (g *Gateway) URL() string {
+	if g.opts.TLSCert != "" {
+		return "https://" + g.Addr()
+	}
+	return "http://" + g.Addr()
+}
 
 // spawn runs fn in a goroutine that Shutdown waits for. Once Shutdown waits, it runs
 // nothing and reports false.
@@ -337,6 +346,14 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	// Invokers that run already answer with a heartbeat.
 	g.nc.Publish(control.SubjectDiscover, nil)
 
+	var tlsConfig *tls.Config
+	if g.opts.TLSCert != "" || g.opts.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(g.opts.TLSCert, g.opts.TLSKey)
+		if err != nil {
+			return fmt.Errorf("gateway: TLS certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	ln, err := net.Listen("tcp", g.opts.Addr)
 	if err != nil {
 		return fmt.Errorf("gateway: listen: %w", err)
@@ -359,13 +376,18 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	}
 	g.srv = &http.Server{
 		Handler:           g.router,
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return g.base },
 	}
 	g.srv.RegisterOnShutdown(func() { close(g.httpDone) })
 	g.spawn(func() {
-		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := g.srv.Serve
+		if tlsConfig != nil {
+			serve = func(ln net.Listener) error { return g.srv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			g.log.Error("http server stopped", "err", err)
 		}
 	})

@@ -16,7 +16,7 @@ import (
 // credential of its assignments, which reaches that flare's subjects and nothing else.
 // The packs of a flare here share one, made by the first and closed after the last.
 type flareConns struct {
-	url string
+	url, ca string
 
 	mu      sync.Mutex
 	byFlare map[string]*flareConn
@@ -35,8 +35,8 @@ type flareConn struct {
 // sent, when it closes.
 const flushBeforeClose = 2 * time.Second
 
-func newFlareConns(url string) *flareConns {
-	return &flareConns{url: url, byFlare: make(map[string]*flareConn)}
+func newFlareConns(url, ca string) *flareConns {
+	return &flareConns{url: url, ca: ca, byFlare: make(map[string]*flareConn)}
 }
 
 // needsConn reports whether pack a talks to other packs over NATS: a flare of one pack
@@ -55,7 +55,7 @@ func (fc *flareConns) transport(a control.Assignment) (comm.Transport, func(), e
 		fc.byFlare[a.Flare] = c
 		c.refs++
 		fc.mu.Unlock()
-		c.connect(fc.url, a)
+		c.connect(fc.url, fc.ca, a)
 		close(c.ready)
 	} else {
 		c.refs++
@@ -73,8 +73,11 @@ func (fc *flareConns) transport(a control.Assignment) (comm.Transport, func(), e
 	return c.nats, release, nil
 }
 
-func (c *flareConn) connect(url string, a control.Assignment) {
+func (c *flareConn) connect(url, ca string, a control.Assignment) {
 	opts := []nats.Option{nats.Name("burst-flare-" + a.Flare), nats.MaxReconnects(-1)}
+	if ca != "" {
+		opts = append(opts, nats.RootCAs(ca))
+	}
 	if a.Credential != "" {
 		opts = append(opts, nats.UserInfo(control.FlareUser(a.Flare), a.Credential),
 			nats.CustomInboxPrefix(control.FlareInbox(a.Flare)))

@@ -350,6 +350,9 @@ var errFunctionHost = errors.New("the function's host failed")
 func (h *hostProc) start(plugin string) error {
 	inv := h.pool.inv
 	args := []string{"host", "--log-level", inv.opts.LogLevel.String(), "--nats", inv.opts.HostNATS}
+	if inv.opts.HostNATSCA != "" {
+		args = append(args, "--nats-ca", inv.opts.HostNATSCA)
+	}
 	if plugin == "" {
 		args = append(args, "--check")
 	} else {

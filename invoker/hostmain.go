@@ -103,6 +103,7 @@ func HostMain(args []string) int {
 	fs := flag.NewFlagSet("host", flag.ContinueOnError)
 	plugin := fs.String("plugin", "", "the plugin to open")
 	url := fs.String("nats", "", "the NATS server to connect to")
+	ca := fs.String("nats-ca", "", "CA file to check a TLS NATS server's certificate against")
 	check := fs.Bool("check", false, "answer ready and exit: the invoker checks that it can start hosts")
 	level := fs.String("log-level", "info", "least level of the host's own log")
 	if len(args) > 0 && args[0] == "host" {
@@ -134,7 +135,7 @@ func HostMain(args []string) int {
 	h.send(hostMsg{Op: "started"})
 	if *check {
 		// The invoker's probe: can a host start, and reach NATS?
-		if err := reachNATS(*url); err != nil {
+		if err := reachNATS(*url, *ca); err != nil {
 			h.send(hostMsg{Op: "ready", Error: err.Error(), Fault: "platform"})
 			return 1
 		}
@@ -146,7 +147,7 @@ func HostMain(args []string) int {
 		h.send(hostMsg{Op: "ready", Error: err.Error(), Fault: "function"})
 		return 1
 	}
-	h.fn, h.flares = fn, newFlareConns(*url)
+	h.fn, h.flares = fn, newFlareConns(*url, *ca)
 	h.base = h.warmUp()
 	h.send(hostMsg{Op: "ready", Goroutines: h.base})
 	return h.serve(in)
@@ -181,8 +182,12 @@ type hostedPack struct {
 
 // reachNATS connects to the NATS server at url without a credential: a closed server
 // that refuses it was reached all the same.
-func reachNATS(url string) error {
-	nc, err := nats.Connect(url, nats.Name("burst-host-check"), nats.MaxReconnects(0))
+func reachNATS(url, ca string) error {
+	opts := []nats.Option{nats.Name("burst-host-check"), nats.MaxReconnects(0)}
+	if ca != "" {
+		opts = append(opts, nats.RootCAs(ca))
+	}
+	nc, err := nats.Connect(url, opts...)
 	if errors.Is(err, nats.ErrAuthorization) {
 		return nil
 	}

@@ -85,6 +85,9 @@ type Options struct {
 	// HostNATS is the URL at which function hosts reach the NATS server. Without it,
 	// with process isolation, the invoker is unhealthy.
 	HostNATS string
+	// HostNATSCA is the CA file against which function hosts, and the flares'
+	// connections, check a TLS NATS server's certificate; empty means the system's.
+	HostNATSCA string
 	// HostGrace is how long the packs of a host may take to stop after their flare's
 	// cancel or timeout before the host is killed. Zero means DefaultHostGrace.
 	HostGrace time.Duration
@@ -222,7 +225,7 @@ func New(opts Options) (*Invoker, error) {
 		cache:     newFunctionCache(opts.Conn, opts.CacheDir, opts.Functions),
 		memory:    comm.NewMemoryTransport(),
 		nats:      comm.NewNATSTransport(opts.Conn),
-		flares:    newFlareConns(opts.HostNATS),
+		flares:    newFlareConns(opts.HostNATS, opts.HostNATSCA),
 		packs:     make(map[control.PackRef]*runningPack),
 		cancelled: make(map[string]time.Time),
 		stop:      make(chan struct{}),

@@ -25,6 +25,13 @@ type config struct {
 	NATSURL  string `env:"NATS_URL"`
 	// Credentials is the file of an invoker's join key, for a closed bus.
 	Credentials string `env:"CREDENTIALS"`
+	// TLS: the HTTP listener's certificate, the embedded NATS server's (client port
+	// and routes), and the CA that NATS clients and routes check it against.
+	TLSCert     string `env:"TLS_CERT"`
+	TLSKey      string `env:"TLS_KEY"`
+	NATSTLSCert string `env:"NATS_TLS_CERT"`
+	NATSTLSKey  string `env:"NATS_TLS_KEY"`
+	NATSCA      string `env:"NATS_CA"`
 	Slots       int    `env:"INVOKER_SLOTS" envDefault:"16384"`
 	InvokerID   string `env:"INVOKER_ID"`
 	// Isolation is where the invoker runs uploaded functions: process or none.
@@ -48,6 +55,8 @@ type config struct {
 	// API and Key are a client command's gateway and key.
 	API string `env:"API" envDefault:"http://127.0.0.1:8080"`
 	Key string `env:"KEY"`
+	// CA is the file of the CA a client command trusts for an https API.
+	CA string `env:"CA"`
 }
 
 // loadConfig reads the environment; environ is os.Environ's form.
@@ -86,6 +95,8 @@ func loadConfig(environ []string) (config, error) {
 // Flags of the settings, each bound to its field of c; a command adds those it uses.
 func (c *config) httpFlag(fs *pflag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "HTTP listen address (BURST_HTTP_ADDR)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "certificate file of the HTTP listener: HTTPS only (BURST_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "key file of --tls-cert (BURST_TLS_KEY)")
 }
 
 // dataFlag binds --data; what says what the command keeps there.
@@ -97,6 +108,7 @@ func (c *config) natsFlags(fs *pflag.FlagSet, embedded bool) {
 	if !embedded {
 		fs.StringVar(&c.NATSURL, "nats", c.NATSURL, "URL of the NATS cluster to join; --join is the same (BURST_NATS_URL)")
 		fs.StringVar(&c.Credentials, "credentials", c.Credentials, "file holding this invoker's join key (burst key create --role invoker --invoker ID) (BURST_CREDENTIALS)")
+		fs.StringVar(&c.NATSCA, "nats-ca", c.NATSCA, "CA file to check a TLS NATS server's certificate against (BURST_NATS_CA)")
 		// --join is another name of --nats, not a flag of its own.
 		fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 			if name == "join" {
@@ -112,6 +124,9 @@ func (c *config) natsFlags(fs *pflag.FlagSet, embedded bool) {
 	fs.IntVar(&c.ClusterPort, "nats-cluster-port", c.ClusterPort, "route port of the embedded NATS server, to cluster it; 0 for none (BURST_NATS_CLUSTER_PORT)")
 	fs.StringVar(&c.ClusterName, "nats-cluster-name", c.ClusterName, "NATS cluster name (BURST_NATS_CLUSTER_NAME)")
 	fs.StringSliceVar(&c.Routes, "nats-routes", c.Routes, "routes to other NATS servers, nats://host:port (BURST_NATS_ROUTES)")
+	fs.StringVar(&c.NATSTLSCert, "nats-tls-cert", c.NATSTLSCert, "certificate file of the embedded NATS server: its client port and routes speak TLS only (BURST_NATS_TLS_CERT)")
+	fs.StringVar(&c.NATSTLSKey, "nats-tls-key", c.NATSTLSKey, "key file of --nats-tls-cert (BURST_NATS_TLS_KEY)")
+	fs.StringVar(&c.NATSCA, "nats-ca", c.NATSCA, "CA file that function hosts check the NATS certificate against, and routes each other's (BURST_NATS_CA)")
 }
 
 func (c *config) invokerFlags(fs *pflag.FlagSet) {
@@ -154,6 +169,10 @@ func (c *config) check() error {
 		return fmt.Errorf("isolation %q: want process or none", c.Isolation)
 	case c.Retention < gateway.DefaultMaxTimeout:
 		return fmt.Errorf("retention %s: want at least %s, the longest a flare may run", c.Retention, gateway.DefaultMaxTimeout)
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("HTTPS needs both --tls-cert and --tls-key")
+	case (c.NATSTLSCert == "") != (c.NATSTLSKey == ""):
+		return errors.New("NATS over TLS needs both --nats-tls-cert and --nats-tls-key")
 	case len(c.Routes) > 0 && c.ClusterPort == 0 && c.NATSURL == "":
 		// The embedded server routes only from a cluster port of its own.
 		return errors.New("nats routes need a cluster port: give --nats-cluster-port (BURST_NATS_CLUSTER_PORT)")

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -30,7 +34,8 @@ key must be an admin key, and from then on every request needs one.`,
 	fs := cmd.PersistentFlags()
 	fs.StringVar(&cfg.API, "api", cfg.API, "the gateway's URL (BURST_API)")
 	fs.StringVar(&cfg.Key, "key", cfg.Key, "API key to send (BURST_KEY)")
-	api := func() *client.Client { return &client.Client{URL: cfg.API, Key: cfg.Key} }
+	fs.StringVar(&cfg.CA, "ca", cfg.CA, "CA file to check an https API's certificate against (BURST_CA)")
+	api := func() (*client.Client, error) { return newClient(*cfg) }
 
 	var req gateway.KeyRequest
 	var role string
@@ -42,7 +47,11 @@ key must be an admin key, and from then on every request needs one.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req.Role, req.ExpiresIn = gateway.Role(role), control.Duration(expires)
-			k, err := api().CreateKey(cmd.Context(), req)
+			c, err := api()
+			if err != nil {
+				return err
+			}
+			k, err := c.CreateKey(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
@@ -68,7 +77,11 @@ key must be an admin key, and from then on every request needs one.`,
 		Short: "List the keys (never the keys themselves)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			keys, err := api().Keys(cmd.Context())
+			c, err := api()
+			if err != nil {
+				return err
+			}
+			keys, err := c.Keys(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -91,7 +104,11 @@ key must be an admin key, and from then on every request needs one.`,
 		Short: "Revoke a key; it fails from the moment this returns",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := api().RevokeKey(cmd.Context(), args[0]); err != nil {
+			c, err := api()
+			if err != nil {
+				return err
+			}
+			if err := c.RevokeKey(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "revoked key %s\n", args[0])
@@ -100,6 +117,25 @@ key must be an admin key, and from then on every request needs one.`,
 	}
 	cmd.AddCommand(create, ls, revoke)
 	return cmd
+}
+
+// newClient is a client of the API that cfg names, trusting cfg.CA when it is set.
+func newClient(cfg config) (*client.Client, error) {
+	c := &client.Client{URL: cfg.API, Key: cfg.Key}
+	if cfg.CA != "" {
+		pem, err := os.ReadFile(cfg.CA)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca: %s holds no PEM certificate", cfg.CA)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		c.HTTP = &http.Client{Transport: tr}
+	}
+	return c, nil
 }
 
 func when(t *time.Time, none string) string {

@@ -77,6 +77,9 @@ func startNode(cfg config, log *slog.Logger) (*node, error) {
 		ClusterHost: cfg.NATSHost,
 		ClusterPort: cfg.ClusterPort,
 		Routes:      cfg.Routes,
+		CertFile:    cfg.NATSTLSCert,
+		KeyFile:     cfg.NATSTLSKey,
+		CAFile:      cfg.NATSCA,
 	})
 	if err != nil {
 		return nil, err
@@ -95,7 +98,11 @@ func (n *node) connect(name string, opts ...nats.Option) (*nats.Conn, error) {
 	if n.srv != nil {
 		nc, err = cluster.ConnectInProcess(n.srv, nats.Name(name), n.auth.Internal())
 	} else {
-		nc, err = nats.Connect(n.cfg.NATSURL, append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1)}, opts...)...)
+		opts = append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1)}, opts...)
+		if n.cfg.NATSCA != "" {
+			opts = append(opts, nats.RootCAs(n.cfg.NATSCA))
+		}
+		nc, err = nats.Connect(n.cfg.NATSURL, opts...)
 	}
 	if errors.Is(err, nats.ErrAuthorization) {
 		if n.cfg.Credentials == "" {
@@ -160,6 +167,8 @@ func (n *node) startGateway(ctx context.Context, leaveRunning bool) (*gateway.Ga
 		LeaveRunning:   leaveRunning,
 		Auth:           n.cfg.Auth,
 		KeyFile:        filepath.Join(n.cfg.DataDir, "admin.key"),
+		TLSCert:        n.cfg.TLSCert,
+		TLSKey:         n.cfg.TLSKey,
 	})
 	if err != nil {
 		return nil, err
@@ -194,12 +203,13 @@ func (n *node) startInvoker(ctx context.Context) (*invoker.Invoker, error) {
 		return nil, err
 	}
 	inv, err := invoker.New(invoker.Options{
-		ID:        id,
-		Conn:      nc,
-		Functions: examples.Builtins(),
-		Isolation: control.Isolation(n.cfg.Isolation),
-		MaxHosts:  n.cfg.MaxHosts,
-		HostNATS:  n.natsURL(),
+		ID:         id,
+		Conn:       nc,
+		Functions:  examples.Builtins(),
+		Isolation:  control.Isolation(n.cfg.Isolation),
+		MaxHosts:   n.cfg.MaxHosts,
+		HostNATS:   n.natsURL(),
+		HostNATSCA: n.cfg.NATSCA,
 		// Joined with a key, its own connection may not reach the flares' subjects.
 		FlareConns: n.srv == nil && n.cfg.Credentials != "",
 		Slots:      n.cfg.Slots,

@@ -303,6 +303,28 @@ var realBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
+// realPlugin builds the real burst binary and, with it, the plugin of
+// gateway/testdata/NAME, as a user builds one: with the binary that serves it.
+func realPlugin(t *testing.T, name string) (bin string, plugin []byte) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds a plugin and runs processes")
+	}
+	bin, err := realBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	so := filepath.Join(t.TempDir(), name+".so")
+	if out, err := exec.Command(bin, "fn", "build", "../../gateway/testdata/"+name, "-o", so).CombinedOutput(); err != nil {
+		t.Fatalf("burst fn build: %v\n%s", err, out)
+	}
+	plugin, err = os.ReadFile(so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin, plugin
+}
+
 // request sends a request to the API and decodes the answer into a T.
 func request[T any](t *testing.T, method, url string, body []byte, want int) T {
 	t.Helper()
@@ -329,22 +351,7 @@ func request[T any](t *testing.T, method, url string, body []byte, want int) T {
 // server answers throughout, the bystanders succeed, and a SIGTERM with a loop running
 // still ends it cleanly, without waiting out its shutdown timeout.
 func TestServeSurvivesHostileFunctions(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a plugin and runs processes")
-	}
-	bin, err := realBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The plugin as a user builds it: with the binary that serves it.
-	so := filepath.Join(t.TempDir(), "hostile.so")
-	if out, err := exec.Command(bin, "fn", "build", "../../gateway/testdata/hostile", "-o", so).CombinedOutput(); err != nil {
-		t.Fatalf("burst fn build: %v\n%s", err, out)
-	}
-	plugin, err := os.ReadFile(so)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, plugin := realPlugin(t, "hostile")
 	httpPort := freePort(t)
 	api := "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	data := t.TempDir()
