@@ -64,33 +64,19 @@ func (c *Client) RevokeKey(ctx context.Context, id string) error {
 // do sends a request with in as its JSON body (none when nil) and decodes the answer
 // into out (skipped when nil).
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
+	if in == nil {
+		return c.send(ctx, method, path, "", nil, out)
 	}
-	base := c.URL
-	if base == "" {
-		base = DefaultURL
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(base, "/")+path, body)
+	b, err := json.Marshal(in)
 	if err != nil {
 		return err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.Key != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Key)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	return c.send(ctx, method, path, "application/json", bytes.NewReader(b), out)
+}
+
+// send sends a request with body and decodes the answer into out (skipped when nil).
+func (c *Client) send(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
+	resp, err := c.open(ctx, method, path, contentType, body)
 	if err != nil {
 		return err
 	}
@@ -99,16 +85,6 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error *APIError `json:"error"`
-		}
-		if json.Unmarshal(b, &e) == nil && e.Error != nil && e.Error.Code != "" {
-			e.Error.Status = resp.StatusCode
-			return e.Error
-		}
-		return &APIError{Status: resp.StatusCode, Code: "http", Message: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, clip(b))}
-	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
 	}
@@ -116,6 +92,19 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("%s %s: the answer is not what was expected: %w", method, path, err)
 	}
 	return nil
+}
+
+// apiError is the error of an answer of status 300 or more: the API's own, or one
+// that quotes what came instead.
+func apiError(method, path string, resp *http.Response, body []byte) error {
+	var e struct {
+		Error *APIError `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != nil && e.Error.Code != "" {
+		e.Error.Status = resp.StatusCode
+		return e.Error
+	}
+	return &APIError{Status: resp.StatusCode, Code: "http", Message: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, clip(body))}
 }
 
 // clip shortens a body that is not the API's error for a message.

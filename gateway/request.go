@@ -22,14 +22,14 @@ type FlareRequest struct {
 	// Granularity is the pack size g; missing means Size, one pack.
 	Granularity *int `json:"granularity"`
 	// Input goes to every worker, unless Inputs gives one per rank.
-	Input  json.RawMessage   `json:"input"`
-	Inputs []json.RawMessage `json:"inputs"`
+	Input  json.RawMessage   `json:"input,omitempty"`
+	Inputs []json.RawMessage `json:"inputs,omitempty"`
 	// Timeout bounds the flare from its creation, queueing included; missing means
 	// the gateway's default.
 	Timeout *control.Duration `json:"timeout"`
 	// Backend is the transport between packs: nats (the default), jetstream or memory
 	// (every pack on one invoker).
-	Backend control.Backend `json:"backend"`
+	Backend control.Backend `json:"backend,omitempty"`
 }
 
 // flareSpec is a checked FlareRequest.

@@ -31,11 +31,7 @@ bus (burst invoker --invoker-id ID --credentials FILE).
 While the gateway listens on loopback and no key exists, requests need none: the first
 key must be an admin key, and from then on every request needs one.`,
 	}
-	fs := cmd.PersistentFlags()
-	fs.StringVar(&cfg.API, "api", cfg.API, "the gateway's URL (BURST_API)")
-	fs.StringVar(&cfg.Key, "key", cfg.Key, "API key to send (BURST_KEY)")
-	fs.StringVar(&cfg.CA, "ca", cfg.CA, "CA file to check an https API's certificate against (BURST_CA)")
-	api := func() (*client.Client, error) { return newClient(*cfg) }
+	api := clientFlags(cmd, cfg)
 
 	var req gateway.KeyRequest
 	var role string

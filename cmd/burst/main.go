@@ -81,10 +81,13 @@ func newRootCmd(cfg *config) *cobra.Command {
 		newServeCmd(cfg),
 		newGatewayCmd(cfg),
 		newInvokerCmd(cfg),
-		newFnCmd(),
+		newFnCmd(cfg),
 		newBenchCmd(),
 		newDataCmd(),
 		newKeyCmd(cfg),
+		newFlareCmd(cfg),
+		newInvokersCmd(cfg),
+		newVersionCmd(),
 	)
 	return root
 }

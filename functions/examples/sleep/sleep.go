@@ -32,17 +32,20 @@ type Result struct {
 }
 
 // Burst sleeps for the duration of its input, {"duration":"250ms"} or just "250ms", and
-// answers {"rank":R,"slept":"250ms"}. A missing or null input sleeps for zero. When ctx is
-// cancelled first (flare timeout or cancel) it returns ctx's error.
+// answers {"rank":R,"slept":"250ms"}, logging a line when it starts and one when it
+// wakes. A missing or null input sleeps for zero. When ctx is cancelled first (flare
+// timeout or cancel) it returns ctx's error.
 func Burst(ctx context.Context, w *comm.Worker, input json.RawMessage) (any, error) {
 	d, err := ParseInput(input)
 	if err != nil {
 		return nil, err
 	}
+	w.Logger().Info("sleep: sleeping", "for", d.String())
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		w.Logger().Info("sleep: woke")
 		return Result{Rank: w.Rank(), Slept: d.String()}, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
