@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # The platform's benchmarks of this tree beside those of an earlier commit, in one run.
 #
-#   bench/ab.sh BASE [ROUNDS]     # e.g. bench/ab.sh 3fc89e5 5
+#   bench/ab.sh BASE [ROUNDS] [hosted]     # e.g. bench/ab.sh 3fc89e5 5
 #
 # It checks BASE out in a temporary worktree, builds the gateway's test binary of both,
 # and alternates them ROUNDS times (default 5): BenchmarkStartup (50 flares of each
-# shape) and BenchmarkThroughput (20,000 blocking single-worker flares, 64 clients).
+# shape) and BenchmarkThroughput (20,000 blocking single-worker flares, 64 clients);
+# with "hosted", the function hosts' benchmarks instead (BenchmarkHosted with
+# isolation=process: startup, pair and round trip, throughput).
 # Alternating puts both under the same load of the machine; the medians of every metric
 # are printed at the end, BASE beside this tree. Needs python3 for the summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:?usage: bench/ab.sh BASE [ROUNDS]}
 rounds=${2:-5}
+set=${3:-builtins}
 tmp=$(mktemp -d)
 trap 'git worktree remove --force "$tmp/base" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 git worktree add --detach "$tmp/base" "$base" >/dev/null
@@ -22,10 +25,14 @@ for _ in $(seq "$rounds"); do
 	for v in base head; do
 		dir=$PWD/gateway
 		[ "$v" = base ] && dir=$tmp/base/gateway
-		{
+		if [ "$set" = hosted ]; then
+			(cd "$dir" && "$tmp/$v.test" -test.run '^$' -test.bench 'Hosted/isolation=process/Startup' -test.benchtime 50x)
+			(cd "$dir" && "$tmp/$v.test" -test.run '^$' -test.bench 'Hosted/isolation=process/(Pair|RoundTrip)' -test.benchtime 10x)
+			(cd "$dir" && "$tmp/$v.test" -test.run '^$' -test.bench 'Hosted/isolation=process/Throughput' -test.benchtime 20000x)
+		else
 			(cd "$dir" && "$tmp/$v.test" -test.run '^$' -test.bench Startup -test.benchtime 50x)
 			(cd "$dir" && "$tmp/$v.test" -test.run '^$' -test.bench Throughput -test.benchtime 20000x)
-		} | grep '^Benchmark' | sed "s/^/$v /" | tee -a "$out"
+		fi | grep '^Benchmark' | sed "s/^/$v /" | tee -a "$out"
 	done
 done
 echo
