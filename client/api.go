@@ -207,3 +207,23 @@ func (c *Client) open(ctx context.Context, method, path, contentType string, bod
 	}
 	return resp, nil
 }
+
+// Namespaces lists the namespaces a key sees: all for the cluster's admins, else its own.
+func (c *Client) Namespaces(ctx context.Context) ([]gateway.Namespace, error) {
+	var out struct {
+		Namespaces []gateway.Namespace `json:"namespaces"`
+	}
+	return out.Namespaces, c.do(ctx, "GET", "/namespaces", nil, &out)
+}
+
+// Namespace reads a namespace and its limits.
+func (c *Client) Namespace(ctx context.Context, name string) (gateway.Namespace, error) {
+	var ns gateway.Namespace
+	return ns, c.do(ctx, "GET", "/namespaces/"+url.PathEscape(name), nil, &ns)
+}
+
+// PutNamespace makes a namespace or sets its limits (the default namespace's admins).
+func (c *Client) PutNamespace(ctx context.Context, name string, limits gateway.NamespaceLimits) (gateway.Namespace, error) {
+	var ns gateway.Namespace
+	return ns, c.do(ctx, "PUT", "/namespaces/"+url.PathEscape(name), gateway.NamespaceRequest{Limits: limits}, &ns)
+}

@@ -108,6 +108,17 @@ func TestClient(t *testing.T) {
 		t.Errorf("list: %+v %v", list, err)
 	}
 
+	ns, err := c.PutNamespace(ctx, "team", gateway.NamespaceLimits{Workers: 8})
+	if err != nil || ns.Limits.Workers != 8 {
+		t.Errorf("put namespace: %+v %v", ns, err)
+	}
+	if got, err := c.Namespace(ctx, "team"); err != nil || got.Name != "team" {
+		t.Errorf("namespace: %+v %v", got, err)
+	}
+	if all, err := c.Namespaces(ctx); err != nil || len(all) != 2 {
+		t.Errorf("namespaces: %+v %v", all, err)
+	}
+
 	long, err := c.RunFlare(ctx, gateway.FlareRequest{Function: "sleep", Size: ptr(2), Input: json.RawMessage(`"1m"`)}, false)
 	if err != nil {
 		t.Fatal(err)

@@ -466,15 +466,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 }
 
 func (g *Gateway) getIndex(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"name": "burst",
-		"api": []string{
-			"PUT /functions/{name}", "GET /functions", "GET /functions/{name}", "DELETE /functions/{name}",
-			"POST /flares", "GET /flares", "GET /flares/{id}", "DELETE /flares/{id}",
-			"GET /flares/{id}/results", "GET /flares/{id}/logs", "GET /flares/{id}/events",
-			"GET /invokers", "GET /livez", "GET /readyz", "GET /metrics",
-		},
-	})
+	writeJSON(w, http.StatusOK, map[string]any{"name": "burst", "openapi": "/openapi.json", "api": apiIndex})
 }
 
 func (g *Gateway) getLivez(w http.ResponseWriter, r *http.Request) {

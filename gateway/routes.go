@@ -21,13 +21,14 @@ func (g *Gateway) routes() chi.Router {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusMethodNotAllowed, CodeMethod, "%s is not allowed on %s", r.Method, r.URL.Path))
 	})
-	// Open to all: the index and the probes.
+	// Open to all: the index, the API's description and the probes.
 	r.Get("/", g.getIndex)
+	r.Get("/openapi.json", g.getOpenAPI)
 	r.Get("/livez", g.getLivez)
 	r.Get("/readyz", g.getReadyz)
 	// The rest needs a key's role (keys.go), when keys are enforced.
 	read, run, develop, admin := g.allow(RoleReader), g.allow(RoleRunner), g.allow(RoleDeveloper), g.allow(RoleAdmin)
-	r.With(read).Handle("/metrics", g.metrics.handler())
+	r.With(read).Method(http.MethodGet, "/metrics", g.metrics.handler())
 	r.Route("/functions", func(r chi.Router) {
 		r.With(read).Get("/", g.listFunctions)
 		r.Route("/{name}", func(r chi.Router) {

@@ -114,6 +114,9 @@ func TestFlareCommands(t *testing.T) {
 	if code, out, _ := burstCmd([]string{"fn", "ls", api}); code != 0 || !strings.Contains(out, "built-in") {
 		t.Errorf("fn ls: exit %d\n%s", code, out)
 	}
+	if code, out, _ := burstCmd([]string{"completion", "bash"}); code != 0 || !strings.Contains(out, "__start_burst") {
+		t.Errorf("completion: exit %d, %d bytes", code, len(out))
+	}
 	if code, out, _ := burstCmd([]string{"version"}); code != 0 || !strings.Contains(out, "protocol level") {
 		t.Errorf("version: exit %d\n%s", code, out)
 	}
