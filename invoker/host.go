@@ -455,7 +455,7 @@ func (h *hostProc) watch(r *os.File, hello chan<- hostMsg) {
 	r.Close()
 	<-read
 	h.cmdW.Close()
-	h.died()
+	h.died(pid)
 }
 
 // read takes the host's messages, checked against what the invoker asked it, until the
@@ -539,9 +539,10 @@ func (h *hostProc) read(r *os.File, hello chan<- hostMsg) {
 		case "leaked":
 			h.mu.Lock()
 			h.retire = true
+			pid, base := h.pid, h.base // pid is cleared by watch once the process is reaped
 			h.mu.Unlock()
-			h.pool.inv.log.Info("function host retired: its function left goroutines running", "pid", h.pid,
-				"goroutines", m.Goroutines, "after warm-up", h.base)
+			h.pool.inv.log.Info("function host retired: its function left goroutines running", "pid", pid,
+				"goroutines", m.Goroutines, "after warm-up", base)
 			// Not from here: stopping the host waits for it to be read out.
 			go h.pool.retireIdle(h)
 		}
@@ -601,9 +602,10 @@ func (p *hostPool) noteEnded(h *hostProc) {
 	p.finishing[h.digest]++
 }
 
-// died ends the packs the host still ran: each worker that had not reported fails with
-// the cause, or ends as the cancel that the host did not heed said.
-func (h *hostProc) died() {
+// died ends the packs the host still ran, once its process (pid) is gone: each worker
+// that had not reported fails with the cause, or ends as the cancel that the host did
+// not heed said.
+func (h *hostProc) died(pid int) {
 	cause, status := h.cause()
 	h.mu.Lock()
 	runs := h.runs
@@ -613,7 +615,7 @@ func (h *hostProc) died() {
 	}
 	h.mu.Unlock()
 	if len(runs) > 0 {
-		h.pool.inv.log.Warn("function host gone", "pid", h.pid, "packs", len(runs), "cause", cause)
+		h.pool.inv.log.Warn("function host gone", "pid", pid, "packs", len(runs), "cause", cause)
 	}
 	for _, hr := range runs {
 		select {
