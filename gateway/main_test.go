@@ -257,7 +257,9 @@ func (c *cluster) addInvokerOpts(id string, o invokerOpts) *invoker.Invoker {
 	if o.joinKey != "" {
 		nc = func() *nats.Conn {
 			conn, err := nats.Connect(c.srv.ClientURL(), nats.UserInfo(control.InvokerUser(id), o.joinKey),
-				nats.CustomInboxPrefix(control.InvokerInbox(id)), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+				nats.CustomInboxPrefix(control.InvokerInbox(id)), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond),
+				// A revoked key's refusals are what TestJoinedInvoker waits for, not news.
+				nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 			if err != nil {
 				c.t.Fatal(err)
 			}
