@@ -34,6 +34,8 @@ type config struct {
 	NATSCA      string `env:"NATS_CA"`
 	Slots       int    `env:"INVOKER_SLOTS" envDefault:"16384"`
 	InvokerID   string `env:"INVOKER_ID"`
+	// InvokerHTTP is where `burst invoker` serves /livez, /readyz and /metrics.
+	InvokerHTTP string `env:"INVOKER_HTTP" envDefault:"127.0.0.1:8081"`
 	// Isolation is where the invoker runs uploaded functions: process or none.
 	Isolation string `env:"ISOLATION" envDefault:"process"`
 	// MaxHosts bounds the invoker's function hosts.

@@ -229,9 +229,21 @@ func TestGatewayKilledUnderAFlare(t *testing.T) {
 		t.Errorf("an invoker without a join key: exit %d, %q", code, errOut)
 	}
 	adminKey(t, api)
+	invHTTP := "http://127.0.0.1:" + strconv.Itoa(freePort(t))
 	start(t, "invoker", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", natsPort), "--data", filepath.Join(dir, "invoker"), "--slots", "64",
-		"--invoker-id", "inv", "--credentials", joinKeyFile(t, api, "inv"))
+		"--invoker-id", "inv", "--credentials", joinKeyFile(t, api, "inv"), "--http", strings.TrimPrefix(invHTTP, "http://"))
 	waitHTTP(t, api+"/readyz")
+	// The invoker's own probes and metrics, for an operator of several hosts.
+	waitHTTP(t, invHTTP+"/readyz")
+	if resp, err := http.Get(invHTTP + "/metrics"); err != nil {
+		t.Error(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "burst_invoker_slots 64") {
+			t.Errorf("the invoker's metrics have no burst_invoker_slots 64:\n%.500s", b)
+		}
+	}
 
 	rec := postFlare(t, api, `{"function":"sleep","size":4,"granularity":2,"input":"5s"}`)
 	waitRunning(t, api, rec.ID)

@@ -73,7 +73,7 @@ func TestServeTLS(t *testing.T) {
 	joinFile := filepath.Join(t.TempDir(), "b.key")
 	os.WriteFile(joinFile, []byte(burst("key", "create", "--role", "invoker", "--invoker", "tls-b", "--key", admin)), 0o600)
 	startBinary(t, bin, "invoker", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", natsPort), "--nats-ca", ca.File,
-		"--invoker-id", "tls-b", "--credentials", joinFile, "--slots", "16", "--data", t.TempDir())
+		"--invoker-id", "tls-b", "--credentials", joinFile, "--slots", "16", "--data", t.TempDir(), "--http", "")
 
 	req := func(method, path, body string) (int, []byte) {
 		r, _ := http.NewRequest(method, api+path, strings.NewReader(body))
