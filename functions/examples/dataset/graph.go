@@ -119,13 +119,13 @@ func ReadEdges(path string, part, parts int) (src, dst []uint32, err error) {
 		}
 		fields := bytes.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' || r == ',' })
 		if len(fields) < 2 {
-			return fmt.Errorf("dataset: %s: line at byte %d: want \"source target\", got %q", path, offset, line)
+			return fmt.Errorf("dataset: %s: line at byte %d: want \"source target\", got %s", path, offset, excerpt(line))
 		}
 		var ids [2]uint32
 		for i, f := range fields[:2] {
 			id, err := strconv.ParseUint(string(f), 10, 32)
 			if err != nil || id >= MaxNodes {
-				return fmt.Errorf("dataset: %s: line at byte %d: node id %q, want 0 to %d", path, offset, f, MaxNodes-1)
+				return fmt.Errorf("dataset: %s: line at byte %d: node id %s, want 0 to %d", path, offset, excerpt(f), MaxNodes-1)
 			}
 			ids[i] = uint32(id)
 		}

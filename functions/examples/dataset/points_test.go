@@ -2,7 +2,9 @@ package dataset
 
 import (
 	"bytes"
+	"fmt"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -123,6 +125,10 @@ func TestReadPointsFormat(t *testing.T) {
 		{"nan", "1,2\nNaN,1\n", nil, 0, "not a finite number"},
 		{"infinity", "1,+Inf\n", nil, 0, "not a finite number"},
 		{"header later", "1,2\na,b\n", nil, 0, `"a" is not a number`},
+		// A first line with a number in it is data, not a header: its mistake is said,
+		// not dropped with the line.
+		{"not a header", "1e,2,3\n4,5,6\n7,8,9\n", nil, 0, `line at byte 0: "1e" is not a number`},
+		{"a header of words", "x, y ,z\n4,5,6\n", []float64{4, 5, 6}, 3, ""},
 	}
 	for _, tt := range tests {
 		path := writeFile(t, "p.csv", tt.content)
@@ -136,5 +142,26 @@ func TestReadPointsFormat(t *testing.T) {
 		if err != nil || dims != tt.dims || !slices.Equal(got, tt.want) {
 			t.Errorf("%s: got %v, %d, %v; want %v, %d", tt.name, got, dims, err, tt.want, tt.dims)
 		}
+	}
+}
+
+// TestReadPointsErrorsQuoteLittle: a binary file read as points gets an error that
+// quotes a short, escaped excerpt; a missing relative path says where it was looked for.
+func TestReadPointsErrorsQuoteLittle(t *testing.T) {
+	junk := make([]byte, 4000)
+	for i := range junk {
+		junk[i] = byte(i*7 + 1)
+		if junk[i] == '\n' || junk[i] == ',' {
+			junk[i] = 0xff
+		}
+	}
+	_, _, err := ReadPoints(writeFile(t, "junk.csv", "1,2\n"+string(junk)+"\n"), 0, 1)
+	if err == nil || len(err.Error()) > 300 || !strings.Contains(err.Error(), "(4000 bytes)") {
+		t.Errorf("a binary line: %d bytes of error: %.300v", len(fmt.Sprint(err)), err)
+	}
+	_, _, err = ReadPoints("no/such/points.csv", 0, 1)
+	wd, _ := os.Getwd()
+	if err == nil || !strings.Contains(err.Error(), "relative path") || !strings.Contains(err.Error(), wd) {
+		t.Errorf("a missing relative path: %v", err)
 	}
 }

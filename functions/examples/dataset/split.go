@@ -3,6 +3,7 @@ package dataset
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 // Split returns the share [lo, hi) of part among parts nearly equal blocks of n items,
@@ -24,6 +25,12 @@ func openPart(path string, part, parts int) (*os.File, int64, error) {
 		return nil, 0, fmt.Errorf("dataset: part %d of %d", part, parts)
 	}
 	f, err := os.Open(path)
+	if err != nil && !filepath.IsAbs(path) {
+		// Where a relative path led: the working directory of the process that runs
+		// the worker (the invoker, or its function host), not the client's.
+		wd, _ := os.Getwd()
+		return nil, 0, fmt.Errorf("dataset: %w (a relative path, from the worker's directory %s)", err, wd)
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("dataset: %w", err)
 	}

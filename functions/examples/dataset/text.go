@@ -85,6 +85,18 @@ func readLines(path string, part, parts int, fn func(offset int64, line []byte) 
 	return nil
 }
 
+// excerptLen bounds what an error quotes of a file.
+const excerptLen = 40
+
+// excerpt quotes b for an error, escaped, and cut short: a binary file given as a CSV
+// must not pour its bytes into a flare's record.
+func excerpt(b []byte) string {
+	if len(b) <= excerptLen {
+		return fmt.Sprintf("%q", b)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", b[:excerptLen], len(b))
+}
+
 // skippable reports whether a line is blank or a comment ('#' or '%' first).
 func skippable(line []byte) bool {
 	line = bytes.TrimSpace(line)
@@ -96,10 +108,10 @@ func parseFloats(dst []float64, line []byte) ([]float64, error) {
 	for field := range bytes.SplitSeq(line, []byte(",")) {
 		x, err := strconv.ParseFloat(string(bytes.TrimSpace(field)), 64)
 		if err != nil {
-			return dst, fmt.Errorf("%q is not a number", bytes.TrimSpace(field))
+			return dst, fmt.Errorf("%s is not a number", excerpt(bytes.TrimSpace(field)))
 		}
 		if x-x != 0 {
-			return dst, fmt.Errorf("%q is not a finite number", bytes.TrimSpace(field))
+			return dst, fmt.Errorf("%s is not a finite number", excerpt(bytes.TrimSpace(field)))
 		}
 		dst = append(dst, x)
 	}
@@ -107,14 +119,18 @@ func parseFloats(dst []float64, line []byte) ([]float64, error) {
 }
 
 // isHeader reports whether the first line of a CSV file names its columns rather than
-// holding numbers.
+// holding numbers: none of its fields is a number. A first line with a number among
+// words ("1e,2,3") is data with a mistake in it, and its parse says where.
 func isHeader(offset int64, line []byte) bool {
 	if offset != 0 {
 		return false
 	}
-	first, _, _ := bytes.Cut(line, []byte(","))
-	_, err := strconv.ParseFloat(string(bytes.TrimSpace(first)), 64)
-	return err != nil
+	for field := range bytes.SplitSeq(line, []byte(",")) {
+		if _, err := strconv.ParseFloat(string(bytes.TrimSpace(field)), 64); err == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // A lineWriter writes the lines of a text file through a buffer. Its first error sticks
