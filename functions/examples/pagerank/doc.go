@@ -44,4 +44,8 @@
 //
 // and rank 0 adds "total_nodes" and "top": the top nodes by PageRank, highest first,
 // [{"node": 812, "pagerank": 0.0031}, ...] (ties by lower id).
+//
+// The whole vector: with "output": DIR, each rank writes DIR/part-RRRRR, a "node
+// pagerank" line for each of its nodes in node order (the parts, in rank order, are
+// every node), and answers its part's path as "file".
 package pagerank

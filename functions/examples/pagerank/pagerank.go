@@ -1,12 +1,17 @@
 package pagerank
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 
 	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/functions/examples/dataset"
@@ -32,6 +37,9 @@ type Input struct {
 	Tolerance  float64        `json:"tolerance,omitempty"`
 	Iterations int            `json:"iterations,omitempty"`
 	Top        int            `json:"top,omitempty"`
+	// Output, a directory, gets every node's PageRank: part-RRRRR of each rank holds
+	// "node pagerank" lines of its nodes, in node order (the API answers only the top).
+	Output string `json:"output,omitempty"`
 }
 
 // Node is a node and its PageRank.
@@ -51,6 +59,8 @@ type Result struct {
 	Comm       comm.Counters `json:"comm"`
 	TotalNodes int64         `json:"total_nodes,omitempty"`
 	Top        []Node        `json:"top,omitempty"`
+	// File is the rank's part of Output.
+	File string `json:"file,omitempty"`
 }
 
 // ParseInput decodes and checks an input.
@@ -181,8 +191,39 @@ func run(ctx context.Context, w *comm.Worker, in Input) (Result, []float64, erro
 	if w.Rank() == 0 {
 		res.TotalNodes, res.Top = p.n, top
 	}
+	if in.Output != "" {
+		if res.File, err = writeRanks(in.Output, w.Rank(), p.lo, pr); err != nil {
+			return Result{}, nil, err
+		}
+	}
 	res.Comm = w.Counters()
 	return res, pr, nil
+}
+
+// writeRanks writes the PageRanks of the nodes from lo on to dir/part-RRRRR, a
+// "node pagerank" line each.
+func writeRanks(dir string, rank int, lo int64, pr []float64) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("pagerank: output: %w", err)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("part-%05d", rank))
+	f, err := os.Create(path)
+	if err != nil {
+		return "", fmt.Errorf("pagerank: output: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<16)
+	var line []byte
+	for i, x := range pr {
+		line = strconv.AppendInt(line[:0], lo+int64(i), 10)
+		line = append(line, ' ')
+		line = strconv.AppendFloat(line, x, 'g', -1, 64)
+		line = append(line, '\n')
+		bw.Write(line)
+	}
+	if err := errors.Join(bw.Flush(), f.Close()); err != nil {
+		return "", fmt.Errorf("pagerank: output: %w", err)
+	}
+	return path, nil
 }
 
 func danglingMass(p *part, pr []float64) float64 {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -282,5 +284,34 @@ func TestBurstBadInput(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want an error with %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// TestPageRankOutput: "output" writes every node's PageRank, each rank its part, and
+// together they are the whole vector, in node order.
+func TestPageRankOutput(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ranks")
+	in := parse(t, fmt.Sprintf(`{"generate": {"nodes": 1003, "degree": 4, "seed": 5}, "output": %q}`, dir))
+	results, want := runFlare(t, flaretest.Layout{Size: 3, Granularity: 2}, flaretest.Memory, in)
+	var got []float64
+	for r, res := range results {
+		if res.File != filepath.Join(dir, fmt.Sprintf("part-%05d", r)) {
+			t.Fatalf("rank %d wrote %q", r, res.File)
+		}
+		b, err := os.ReadFile(res.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(string(b)) {
+			var node int64
+			var pr float64
+			if _, err := fmt.Sscan(line, &node, &pr); err != nil || node != int64(len(got)) {
+				t.Fatalf("rank %d: line %q: %v, want node %d", r, line, err, len(got))
+			}
+			got = append(got, pr)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the parts are not the vector: %d values against %d (L1 %v)", len(got), len(want), l1(got, want))
 	}
 }
