@@ -46,9 +46,19 @@ func (c *callbacks) close() {
 	c.mu.Unlock()
 }
 
+// own reports whether m came on subject itself. JetStream delivers a stream's message,
+// with its stored subject, to whatever reply subject a consumer's fetch names: a
+// subscriber that takes only messages published on its own subject cannot be fed
+// another flare's stored messages that way.
+func own(m *nats.Msg, subject string) bool { return m.Subject == subject }
+
 // subscribeAbort listens for the flare's aborts.
 func subscribeAbort(nc *nats.Conn, flare string, guard *callbacks, abort func(string)) (*nats.Subscription, error) {
-	return nc.Subscribe(abortSubject(flare), func(m *nats.Msg) {
+	subject := abortSubject(flare)
+	return nc.Subscribe(subject, func(m *nats.Msg) {
+		if !own(m, subject) {
+			return
+		}
 		if h, cause, err := decodeFrame(m.Data); err == nil && h.kind == kindAbort {
 			guard.run(func() { abort(string(cause)) })
 		}
@@ -78,7 +88,11 @@ func (t *natsTransport) EndFlare(context.Context, string) error   { return nil }
 func (t *natsTransport) Open(ctx context.Context, flare string, pack int, deliver func([]byte), abort func(string)) (Link, error) {
 	l := &natsLink{nc: t.nc, flare: flare}
 	var err error
-	l.data, err = t.nc.Subscribe(packSubject(flare, pack), func(m *nats.Msg) {
+	subject := packSubject(flare, pack)
+	l.data, err = t.nc.Subscribe(subject, func(m *nats.Msg) {
+		if !own(m, subject) {
+			return
+		}
 		l.guard.run(func() { deliver(m.Data) })
 	})
 	if err != nil {

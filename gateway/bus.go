@@ -135,5 +135,6 @@ func flarePermissions(flare string) control.Permissions {
 			"$JS.FC." + stream + ".>",
 		},
 		Subscribe: []string{control.FlareSubjects(flare), control.FlareInbox(flare) + ".>"},
+		Revocable: true, // ended with the flare
 	}
 }

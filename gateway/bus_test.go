@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -216,10 +218,17 @@ func TestJoinedInvoker(t *testing.T) {
 		f.nc.SubscribeSync(subject)
 		f.violation(t, subject)
 	}
+	closed := make(chan struct{})
+	f.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	openGate(gateName)
 	c.waitFlare(rec.ID)
 	if _, err := c.dial(control.FlareUser(rec.ID), cred); !errors.Is(err, nats.ErrAuthorization) {
 		t.Errorf("the credential of an ended flare: %v, want refused", err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Error("a connection of an ended flare's user stays open")
 	}
 
 	// Revoked, the join key ends the invoker's connection, and the gateway loses it.
@@ -230,4 +239,66 @@ func TestJoinedInvoker(t *testing.T) {
 		return len(call[struct{ Invokers []InvokerInfo }](c, "GET", "/invokers", nil, http.StatusOK).Invokers) == 0
 	},
 		"the invoker of a revoked key to be lost")
+}
+
+// TestFlareCannotRelay: a flare's connection may consume its own stream, and JetStream
+// delivers a fetched message to whatever reply subject the fetch names; so a flare can
+// make the server deliver messages it stored to any subject. The subscribers of the
+// control and comm subjects take only what was published on their own subject: a
+// relayed cancel of another flare, or a relayed assignment, changes nothing.
+func TestFlareCannotRelay(t *testing.T) {
+	c := newCluster(t, clusterOptions{slots: []int{64}})
+	victimGate, attackerGate := newGate(t), newGate(t)
+	victim := call[Record](c, "POST", "/flares", map[string]any{"function": "gate", "size": 2, "granularity": 1, "input": victimGate}, http.StatusAccepted)
+	attacker := call[Record](c, "POST", "/flares", map[string]any{"function": "gate", "size": 2, "granularity": 1, "backend": "jetstream", "input": attackerGate}, http.StatusAccepted)
+	for _, id := range []string{victim.ID, attacker.ID} {
+		eventually(t, func() bool {
+			return call[Record](c, "GET", "/flares/"+id, nil, http.StatusOK).Status == control.StatusRunning
+		}, "flare %s to run", id)
+	}
+	eventually(t, func() bool { return c.invokers[0].Heartbeat().Packs == 4 }, "four packs to run")
+
+	f, err := c.dial(control.FlareUser(attacker.ID), c.gw.credential(attacker.ID), nats.CustomInboxPrefix(control.FlareInbox(attacker.ID)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel, _ := json.Marshal(control.Cancel{Flare: victim.ID, Status: control.StatusCancelled, Reason: "forged by another flare"})
+	assign, _ := json.Marshal(control.Assignment{Proto: control.Version, Flare: "01900000-0000-7000-8000-00000000000f", Function: "gate",
+		Size: 14, Granularity: 14, Backend: control.BackendNATS, Timeout: control.Duration(time.Minute), Input: json.RawMessage(`"never"`)})
+	js, err := jetstream.New(f.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, done := context.WithTimeout(t.Context(), 5*time.Second)
+	defer done()
+	stream, err := js.Stream(ctx, "BURST_"+attacker.ID)
+	if err != nil {
+		t.Fatalf("the attacker's own stream: %v", err)
+	}
+	for i, relay := range []struct {
+		to   string
+		data []byte
+	}{{control.SubjectCancel, cancel}, {control.AssignSubject("inv0"), assign}} {
+		subject := fmt.Sprintf("burst.%s.x%d", attacker.ID, i)
+		if err := f.nc.Publish(subject, relay.data); err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("relay%d", i)
+		if _, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: name, FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+			t.Fatalf("the attacker's consumer: %v", err)
+		}
+		if err := f.nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.BURST_"+attacker.ID+"."+name, relay.to, []byte(`{"batch":1}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.nc.Flush()
+	time.Sleep(500 * time.Millisecond)
+	if hb := c.invokers[0].Heartbeat(); hb.Packs != 4 || hb.Used != 4 {
+		t.Errorf("after a relayed assignment the invoker runs %d packs on %d slots, want 4 on 4", hb.Packs, hb.Used)
+	}
+	openGate(victimGate)
+	openGate(attackerGate)
+	if rec := c.waitFlare(victim.ID); rec.Status != control.StatusSucceeded {
+		t.Errorf("the victim ended %s %q: a relayed cancel reached it", rec.Status, rec.Error)
+	}
 }

@@ -113,8 +113,8 @@ type Options struct {
 	// TLSCert and TLSKey are the files of the HTTP listener's certificate: with them
 	// it speaks HTTPS only.
 	TLSCert, TLSKey string
-	// Revoked, if set, is called with the NATS user a revoked key let in (an invoker's
-	// join key), so that the bus ends its connections.
+	// Revoked, if set, is called with a NATS user whose connections must end: the
+	// invoker of a revoked join key, a flare that ended (bus.go).
 	Revoked func(natsUser string)
 }
 

@@ -117,6 +117,10 @@ type keys struct {
 
 	mu   sync.Mutex
 	byID map[string]*cachedKey
+	// revoked are the ids this gateway revoked: the watch may still bring an older put
+	// of one (its creation, a last-use write) after the delete here, which must not
+	// bring it back. Ids are random and never reused.
+	revoked map[string]bool
 }
 
 type cachedKey struct {
@@ -140,7 +144,7 @@ func openKeys(ctx context.Context, js jetstream.JetStream, required, loopback bo
 	if err != nil {
 		return nil, nil, fmt.Errorf("gateway: keys bucket: %w", err)
 	}
-	k := &keys{kv: kv, required: required, loopback: loopback, byID: make(map[string]*cachedKey)}
+	k := &keys{kv: kv, required: required, loopback: loopback, byID: make(map[string]*cachedKey), revoked: make(map[string]bool)}
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("gateway: watch keys: %w", err)
@@ -174,7 +178,7 @@ func (k *keys) apply(e jetstream.KeyValueEntry) {
 		return // the flare credential secret (bus.go)
 	}
 	old := k.byID[e.Key()]
-	if old != nil && old.revision >= e.Revision() {
+	if old != nil && old.revision >= e.Revision() || k.revoked[e.Key()] {
 		return
 	}
 	if e.Operation() != jetstream.KeyValuePut {
@@ -340,6 +344,7 @@ func (k *keys) revoke(ctx context.Context, id string) (Key, error) {
 	}
 	k.mu.Lock()
 	delete(k.byID, id)
+	k.revoked[id] = true
 	k.mu.Unlock()
 	return c.Key, nil
 }
@@ -367,12 +372,14 @@ func (k *keys) list() []Key {
 	return out
 }
 
-// hasAdmin reports whether an admin key exists.
+// hasAdmin reports whether a cluster admin's key (the default namespace's) exists and
+// has not expired.
 func (k *keys) hasAdmin() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	now := time.Now()
 	for _, c := range k.byID {
-		if c.Role == RoleAdmin {
+		if c.Role == RoleAdmin && c.Namespace == DefaultNamespace && (c.Expires == nil || now.Before(*c.Expires)) {
 			return true
 		}
 	}
@@ -436,6 +443,12 @@ func (g *Gateway) allow(need Role) func(http.Handler) http.Handler {
 				writeError(w, r, err)
 				return
 			}
+			if p.key == "" {
+				if err := openModeRequest(r); err != nil {
+					writeError(w, r, err)
+					return
+				}
+			}
 			if !p.role.may(need) {
 				writeError(w, r, errorf(http.StatusForbidden, CodeForbidden, "a %s key may not do this: it needs %s", p.role, need))
 				return
@@ -446,6 +459,28 @@ func (g *Gateway) allow(need Role) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKeyType{}, p)))
 		})
 	}
+}
+
+// openModeRequest refuses, while keys are off, what a web page could make a local
+// browser send: a request from another origin (a cross-site form or fetch carries its
+// Origin) or to another host name (a DNS rebinding page names its own). curl and the
+// CLI send neither.
+func openModeRequest(r *http.Request) error {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	if host != "localhost" && !strings.HasSuffix(host, ".localhost") && (ip == nil || !ip.IsLoopback()) {
+		return errorf(http.StatusForbidden, CodeForbidden, "while API keys are off, this gateway takes requests to its loopback name only, not to %q", r.Host)
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host && o != "https://"+r.Host {
+		return errorf(http.StatusForbidden, CodeForbidden, "while API keys are off, this gateway takes no request from another origin (%s)", o)
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return errorf(http.StatusForbidden, CodeForbidden, "while API keys are off, this gateway takes no cross-site request")
+	}
+	return nil
 }
 
 func (g *Gateway) postKey(w http.ResponseWriter, r *http.Request) {

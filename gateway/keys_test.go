@@ -32,8 +32,11 @@ func TestKeysFirstRun(t *testing.T) {
 		t.Fatalf("admin key %+v", admin)
 	}
 
-	// Keys are on now, on loopback too.
+	// Keys are on now, on loopback too; without a key, 401 before anything else is
+	// looked at.
 	msg = c.apiError("GET", "/flares", nil, http.StatusUnauthorized, CodeUnauthorized)
+	c.apiError("GET", "/flares/zz", nil, http.StatusUnauthorized, CodeUnauthorized)
+	c.apiError("PUT", "/functions/a.b", "x", http.StatusUnauthorized, CodeUnauthorized)
 	if !strings.Contains(msg, "Bearer") {
 		t.Errorf("401 says %q, want how to send a key", msg)
 	}
@@ -219,4 +222,57 @@ func BenchmarkAuthenticate(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestKeysOffRefusesBrowsers: while keys are off, a web page in a local browser can
+// neither post to the gateway from its origin nor reach it by a rebound host name; curl
+// and the same origin can.
+func TestKeysOffRefusesBrowsers(t *testing.T) {
+	c := newCluster(t, clusterOptions{slots: []int{16}})
+	post := func(header, value string) int {
+		req, _ := http.NewRequest("POST", c.url+"/keys", strings.NewReader(`{"role":"admin"}`))
+		req.Header.Set("Content-Type", "text/plain")
+		if header == "Host" {
+			req.Host = value
+		} else if header != "" {
+			req.Header.Set(header, value)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct{ header, value string }{
+		{"Origin", "http://evil.example"},
+		{"Host", "evil.example:8080"},
+		{"Sec-Fetch-Site", "cross-site"},
+	} {
+		if got := post(tc.header, tc.value); got != http.StatusForbidden {
+			t.Errorf("%s: %s answered %d, want 403", tc.header, tc.value, got)
+		}
+	}
+	if got := post("Origin", strings.Replace(c.url, "127.0.0.1", "127.0.0.1", 1)); got != http.StatusCreated {
+		t.Errorf("the gateway's own origin: %d, want 201", got)
+	}
+}
+
+// TestRevokedStaysRevoked: a put of a revoked key that the watch brings late (its
+// creation, a last-use write) does not bring it back.
+func TestRevokedStaysRevoked(t *testing.T) {
+	c := newCluster(t, clusterOptions{slots: []int{16}})
+	admin := call[NewKey](c, "POST", "/keys", map[string]any{"role": "admin"}, http.StatusCreated)
+	c.key = admin.Secret
+	k := call[NewKey](c, "POST", "/keys", map[string]any{"role": "reader"}, http.StatusCreated)
+	put, err := c.gw.keys.kv.Get(t.Context(), k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, b := c.do("DELETE", "/keys/"+k.ID, nil); status != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", status, b)
+	}
+	c.gw.keys.apply(put) // the watch, late
+	c.key = k.Secret
+	c.apiError("GET", "/flares", nil, http.StatusUnauthorized, CodeUnauthorized)
 }

@@ -324,6 +324,11 @@ func (g *Gateway) finish(f *flare) {
 	f.watchers = nil
 	close(f.done)
 	g.mu.Unlock()
+	if g.opts.Revoked != nil && len(f.placements) > 1 {
+		// The flare's credential no longer lets anyone in (AuthorizeNATS); a connection
+		// that still holds it goes too.
+		g.opts.Revoked(control.FlareUser(rec.ID))
+	}
 }
 
 // verdict is a flare's final status and error: the gateway's cause if it ended the

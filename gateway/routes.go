@@ -32,9 +32,10 @@ func (g *Gateway) routes() chi.Router {
 	r.Route("/functions", func(r chi.Router) {
 		r.With(read).Get("/", g.listFunctions)
 		r.Route("/{name}", func(r chi.Router) {
-			r.Use(functionCtx)
+			// A key first: without one, 401, whatever the name.
+			r.Use(read, functionCtx)
 			r.With(develop).Put("/", g.putFunction)
-			r.With(read).Get("/", g.getFunction)
+			r.Get("/", g.getFunction)
 			r.With(develop).Delete("/", g.deleteFunction)
 		})
 	})
@@ -42,7 +43,7 @@ func (g *Gateway) routes() chi.Router {
 		r.With(run).Post("/", g.postFlare)
 		r.With(read).Get("/", g.listFlares)
 		r.Route("/{id}", func(r chi.Router) {
-			r.Use(flareCtx, read, g.flareScope)
+			r.Use(read, flareCtx, g.flareScope)
 			r.Get("/", g.getFlare)
 			r.With(run).Delete("/", g.deleteFlare)
 			r.Get("/results", g.getResults)

@@ -296,7 +296,11 @@ func (inv *Invoker) Start(ctx context.Context) error {
 		fn      nats.MsgHandler
 	}{
 		{control.SubjectCancel, inv.cancel},
-		{control.SubjectDiscover, func(*nats.Msg) { inv.beat(control.HeartbeatSubject(inv.opts.ID)) }},
+		{control.SubjectDiscover, func(m *nats.Msg) {
+			if m.Subject == control.SubjectDiscover { // see cancel
+				inv.beat(control.HeartbeatSubject(inv.opts.ID))
+			}
+		}},
 	} {
 		sub, err := inv.nc.Subscribe(h.subject, h.fn)
 		if err != nil {
@@ -493,6 +497,12 @@ func (inv *Invoker) pruneCancelled() {
 }
 
 func (inv *Invoker) cancel(m *nats.Msg) {
+	if m.Subject != control.SubjectCancel {
+		// Published elsewhere and relayed here (JetStream delivers a stream's message,
+		// with its own subject, to any reply subject a fetch names): not the gateway's.
+		inv.log.Warn("cancel on another subject: ignored", "subject", m.Subject)
+		return
+	}
 	var c control.Cancel
 	if err := json.Unmarshal(m.Data, &c); err != nil {
 		inv.log.Warn("bad cancel", "err", err)
@@ -559,6 +569,10 @@ func (inv *Invoker) transport(backend control.Backend) (comm.Transport, error) {
 // hold up the next assignment. That goroutine answers on the request's reply subject
 // itself: micro's request is not to be touched once its handler has returned.
 func (inv *Invoker) assign(req micro.Request) {
+	if req.Subject() != control.AssignSubject(inv.opts.ID) {
+		inv.log.Warn("assignment on another subject: ignored", "subject", req.Subject()) // see cancel
+		return
+	}
 	var a control.Assignment
 	if err := json.Unmarshal(req.Data(), &a); err != nil {
 		inv.refuse(req.Reply(), a, "400", fmt.Errorf("invoker: bad assignment: %w", err))
@@ -681,6 +695,9 @@ func (inv *Invoker) release(a control.Assignment, rp *runningPack) {
 // restarted asks, to tell the packs that ended while it was away from those lost with
 // an invoker's restart.
 func (inv *Invoker) listPacks(req micro.Request) {
+	if req.Subject() != control.PacksSubject(inv.opts.ID) {
+		return // see cancel
+	}
 	inv.mu.Lock()
 	set := make(map[control.PackRef]bool, len(inv.packs))
 	for k := range inv.packs {

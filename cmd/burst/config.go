@@ -175,6 +175,10 @@ func (c *config) check() error {
 		return errors.New("HTTPS needs both --tls-cert and --tls-key")
 	case (c.NATSTLSCert == "") != (c.NATSTLSKey == ""):
 		return errors.New("NATS over TLS needs both --nats-tls-cert and --nats-tls-key")
+	case c.ClusterPort != 0 && c.NATSURL == "" && (c.NATSTLSCert == "" || c.NATSCA == ""):
+		// A route is a server's, not a user's: without certificates checked against a
+		// CA, any server that reaches the port would join and see every message.
+		return errors.New("routes need TLS: give --nats-tls-cert, --nats-tls-key and --nats-ca with --nats-cluster-port")
 	case len(c.Routes) > 0 && c.ClusterPort == 0 && c.NATSURL == "":
 		// The embedded server routes only from a cluster port of its own.
 		return errors.New("nats routes need a cluster port: give --nats-cluster-port (BURST_NATS_CLUSTER_PORT)")

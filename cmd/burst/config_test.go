@@ -71,9 +71,19 @@ func TestConfigCheck(t *testing.T) {
 		{"retention shorter than a flare may run", func(c *config) { c.Retention = time.Hour }},
 		// Without a route port of its own, the embedded server would ignore the routes.
 		{"routes without a cluster port", func(c *config) { c.Routes = []string{"nats://10.0.0.2:6222"} }},
+		// A route port without certificates checked against a CA takes any server.
+		{"routes without TLS", func(c *config) { c.ClusterPort = 6222 }},
+		{"routes without a CA", func(c *config) { c.ClusterPort, c.NATSTLSCert, c.NATSTLSKey = 6222, "c.pem", "k.pem" }},
+		{"a certificate without its key", func(c *config) { c.NATSTLSCert = "c.pem" }},
+		{"auth of another kind", func(c *config) { c.Auth = "sometimes" }},
 	}
 	if err := good.check(); err != nil {
 		t.Fatalf("defaults refused: %v", err)
+	}
+	routed := good
+	routed.ClusterPort, routed.NATSTLSCert, routed.NATSTLSKey, routed.NATSCA = 6222, "c.pem", "k.pem", "ca.pem"
+	if err := routed.check(); err != nil {
+		t.Errorf("routes with TLS refused: %v", err)
 	}
 	for _, tt := range tests {
 		c := good
