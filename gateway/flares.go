@@ -247,10 +247,7 @@ func (g *Gateway) getLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	g.mu.Unlock()
 	if f == nil {
-		if err := g.known(r, id); err != nil {
-			writeError(w, r, err)
-			return
-		}
+		// Ended: flareScope found it stored already.
 		var err error
 		if logs, err = g.store.flareLogs(r.Context(), id); err != nil {
 			writeError(w, r, err)
@@ -267,18 +264,6 @@ func (g *Gateway) getLogs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// known answers nil for a flare that ended and is still stored, else a 404.
-func (g *Gateway) known(r *http.Request, id string) error {
-	if _, ok := g.index.get(id); ok {
-		return nil
-	}
-	_, err := g.store.flare(r.Context(), id, false)
-	if errors.Is(err, errNotStored) {
-		return errorf(http.StatusNotFound, CodeUnknownFlare, "no flare %q", id)
-	}
-	return err
-}
-
 // deleteFlare cancels a flare and answers its record once it is recorded as cancelled,
 // or 202 if its packs take longer than the grace period to stop.
 func (g *Gateway) deleteFlare(w http.ResponseWriter, r *http.Request) {
@@ -287,10 +272,7 @@ func (g *Gateway) deleteFlare(w http.ResponseWriter, r *http.Request) {
 	f := g.flares[id]
 	g.mu.Unlock()
 	if f == nil {
-		if err := g.known(r, id); err != nil {
-			writeError(w, r, err)
-			return
-		}
+		// Ended: flareScope found it stored already.
 		writeError(w, r, errorf(http.StatusConflict, CodeFlareEnded, "flare %s has ended already", id))
 		return
 	}
