@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The platform's benchmarks of this tree beside those of an earlier commit, in one run.
 #
-#   bench/ab.sh BASE [ROUNDS] [hosted]     # e.g. bench/ab.sh 3fc89e5 5
+#   bench/ab.sh BASE [ROUNDS] [hosted|comm]     # e.g. bench/ab.sh 3fc89e5 5
 #
 # It checks BASE out in a temporary worktree, builds the gateway's test binary of both,
 # and alternates them ROUNDS times (default 5): BenchmarkStartup (50 flares of each
 # shape) and BenchmarkThroughput (20,000 blocking single-worker flares, 64 clients);
 # with "hosted", the function hosts' benchmarks instead (BenchmarkHosted with
-# isolation=process: startup, pair and round trip, throughput).
+# isolation=process: startup, pair and round trip, throughput); with "comm", the
+# middleware's remote pair and round trip (package comm) against raw NATS.
 # Alternating puts both under the same load of the machine; the medians of every metric
 # are printed at the end, BASE beside this tree. Needs python3 for the summary.
 set -euo pipefail
@@ -18,14 +19,18 @@ set=${3:-builtins}
 tmp=$(mktemp -d)
 trap 'git worktree remove --force "$tmp/base" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 git worktree add --detach "$tmp/base" "$base" >/dev/null
-(cd "$tmp/base" && go test -c -o "$tmp/base.test" ./gateway)
-go test -c -o "$tmp/head.test" ./gateway
+pkg=gateway
+[ "$set" = comm ] && pkg=comm
+(cd "$tmp/base" && go test -c -o "$tmp/base.test" ./$pkg)
+go test -c -o "$tmp/head.test" ./$pkg
 out=$tmp/results.txt
 for _ in $(seq "$rounds"); do
 	for v in base head; do
-		dir=$PWD/gateway
-		[ "$v" = base ] && dir=$tmp/base/gateway
-		if [ "$set" = hosted ]; then
+		dir=$PWD/$pkg
+		[ "$v" = base ] && dir=$tmp/base/$pkg
+		if [ "$set" = comm ]; then
+			(cd "$dir" && "$tmp/$v.test" -test.run '^$' -test.bench '(RemotePair|RoundTrip)' -test.benchmem)
+		elif [ "$set" = hosted ]; then
 			(cd "$dir" && "$tmp/$v.test" -test.run '^$' -test.bench 'Hosted/isolation=process/Startup' -test.benchtime 50x)
 			(cd "$dir" && "$tmp/$v.test" -test.run '^$' -test.bench 'Hosted/isolation=process/(Pair|RoundTrip)' -test.benchtime 10x)
 			(cd "$dir" && "$tmp/$v.test" -test.run '^$' -test.bench 'Hosted/isolation=process/Throughput' -test.benchtime 20000x)

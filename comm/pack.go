@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 )
 
 // Defaults for Config.
@@ -119,7 +120,8 @@ type Pack struct {
 	link   Link
 	linked chan struct{} // closed once link is set: frames may arrive before Open returns
 	worker []*Worker
-	pool   sync.Pool // frame buffers of headerSize+ChunkSize bytes
+	sent   []atomic.Int64 // remote payload bytes, by destination group (Traffic)
+	pool   sync.Pool      // frame buffers of headerSize+ChunkSize bytes
 
 	stop      chan struct{} // closed on abort or close
 	stopOnce  sync.Once
@@ -158,6 +160,7 @@ func NewPack(ctx context.Context, cfg Config, index int) (*Pack, error) {
 		credits:  make(map[int]*credit),
 		received: make(map[int]*recvCount),
 		partial:  make(map[partialKey]*partial),
+		sent:     make([]atomic.Int64, TrafficGroups(packs)),
 	}
 	p.pool.New = func() any {
 		b := make([]byte, headerSize+p.cfg.ChunkSize)
@@ -202,6 +205,30 @@ func (p *Pack) Counters() Counters {
 		c = c.Add(w.Counters())
 	}
 	return c
+}
+
+// MaxTrafficGroups bounds Pack.Traffic: a flare of more packs counts its traffic between
+// groups of consecutive packs, so that a pack's count stays small however large the
+// flare.
+const MaxTrafficGroups = 32
+
+// TrafficGroups is the number of groups a flare of packs packs counts its traffic
+// between: one per pack up to MaxTrafficGroups.
+func TrafficGroups(packs int) int { return min(packs, MaxTrafficGroups) }
+
+// TrafficGroup is the group of pack in a flare of packs packs: consecutive packs share a
+// group, pack·groups/packs.
+func TrafficGroup(pack, packs int) int { return pack * TrafficGroups(packs) / packs }
+
+// Traffic returns the payload bytes the pack's workers sent to other packs, by the
+// destination's TrafficGroup: with Counters' RemoteBytes as their sum, it is one row of
+// the flare's pack × pack matrix.
+func (p *Pack) Traffic() []int64 {
+	out := make([]int64, len(p.sent))
+	for i := range p.sent {
+		out[i] = p.sent[i].Load()
+	}
+	return out
 }
 
 // Err returns why the pack stopped (an error wrapping ErrAborted or ErrClosed), or nil

@@ -88,6 +88,73 @@ func TestBroadcastChunks(t *testing.T) {
 	}
 }
 
+// TestTraffic checks each pack's row of the pack × pack matrix: when every worker sends b
+// bytes to every other, pack p sends b·|p|·|q| bytes to pack q, the rows add up to the remote
+// bytes, and a flare of more packs than MaxTrafficGroups counts groups of packs.
+func TestTraffic(t *testing.T) {
+	const b = 10
+	for _, tc := range []struct{ n, g int }{{6, 2}, {7, 3}, {MaxTrafficGroups + 8, 1}} {
+		t.Run(fmt.Sprintf("n=%d/g=%d", tc.n, tc.g), func(t *testing.T) {
+			grp := newGroup(t, Config{Size: tc.n, Granularity: tc.g, Transport: NewMemoryTransport()})
+			if err := run(t, grp, func(ctx context.Context, w *Worker) error {
+				for r := range w.Size() {
+					if r != w.Rank() {
+						if err := w.Send(ctx, r, make([]byte, b)); err != nil {
+							return err
+						}
+					}
+				}
+				for r := range w.Size() {
+					if r != w.Rank() {
+						if _, err := w.Recv(ctx, r); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			packs := len(grp.Packs())
+			groups := TrafficGroups(packs)
+			want := make([][]int64, groups)
+			for i := range want {
+				want[i] = make([]int64, groups)
+			}
+			size := func(p *Pack) int64 { return int64(len(p.Workers())) }
+			for _, p := range grp.Packs() {
+				for _, q := range grp.Packs() {
+					if p != q {
+						want[TrafficGroup(p.Index(), packs)][TrafficGroup(q.Index(), packs)] += b * size(p) * size(q)
+					}
+				}
+			}
+			got := make([][]int64, groups)
+			var sum int64
+			for _, p := range grp.Packs() {
+				row := p.Traffic()
+				if len(row) != groups {
+					t.Fatalf("pack %d: %d groups, want %d", p.Index(), len(row), groups)
+				}
+				gi := TrafficGroup(p.Index(), packs)
+				if got[gi] == nil {
+					got[gi] = make([]int64, groups)
+				}
+				for j, v := range row {
+					got[gi][j] += v
+					sum += v
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("matrix\n%v\nwant\n%v", got, want)
+			}
+			if r := grp.Counters().RemoteBytes; sum != r {
+				t.Errorf("the matrix adds up to %d bytes, the counters to %d", sum, r)
+			}
+		})
+	}
+}
+
 // TestZeroCopyInPack checks that a broadcast inside a pack hands over the root's very
 // bytes, and that allreduce's result is one slice shared by the pack.
 func TestZeroCopyInPack(t *testing.T) {

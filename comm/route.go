@@ -49,6 +49,7 @@ func (w *Worker) sendRemote(ctx context.Context, k kind, tag uint16, seq uint64,
 	if err := p.waitReady(ctx, to); err != nil {
 		return err
 	}
+	sent := &p.sent[TrafficGroup(to, p.packs)]
 	chunk := p.cfg.ChunkSize
 	chunks := max(1, (total+chunk-1)/chunk)
 	h := header{
@@ -72,6 +73,7 @@ func (w *Worker) sendRemote(ctx context.Context, k kind, tag uint16, seq uint64,
 		}
 		w.remoteMessages.Add(1)
 		w.remoteBytes.Add(int64(hi - lo))
+		sent.Add(int64(hi - lo))
 	}
 	return nil
 }

@@ -139,6 +139,8 @@ type Heartbeat struct {
 	// invoker measures each function host and kills one over its limit, which also
 	// runs with GOMEMLIMIT), or "none" (functions run in the invoker's process).
 	MemoryLimit string `json:"memory_limit"`
+	// Build names the invoker's binary (Build()), for show.
+	Build string `json:"build,omitempty"`
 	// Health is empty while the invoker can run packs, else why not (it cannot start
 	// function hosts, say): the gateway places nothing on it.
 	Health string `json:"health,omitempty"`
@@ -253,8 +255,11 @@ type Event struct {
 	Lines   []LogLine     `json:"lines,omitempty"`
 	Dropped int           `json:"dropped,omitempty"` // log lines over the bound
 	Comm    *Counters     `json:"comm,omitempty"`
-	Status  Status        `json:"status,omitempty"`
-	Error   string        `json:"error,omitempty"`
+	// Traffic, on the ended event, is the remote payload bytes the pack sent, by
+	// destination group of packs (comm.Pack.Traffic): its row of the flare's matrix.
+	Traffic []int64 `json:"traffic,omitempty"`
+	Status  Status  `json:"status,omitempty"`
+	Error   string  `json:"error,omitempty"`
 	// Part numbers a workers event among its pack's, from 1; Reports, on the ended
 	// event, is how many there are. Together they let the gateway count each once,
 	// whatever the order and however often a retry delivered it.

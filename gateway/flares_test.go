@@ -360,6 +360,15 @@ func TestBackends(t *testing.T) {
 			if rec.Comm.RemoteMessages == 0 || rec.Comm.LocalMessages == 0 {
 				t.Errorf("comm counters %+v", rec.Comm)
 			}
+			// The pack × pack matrix adds up to the remote bytes, with nothing on its
+			// diagonal, and is stored with the record but left out of listings.
+			checkTraffic(t, rec, 4)
+			checkTraffic(t, call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK), 4)
+			for _, h := range call[FlareList](c, "GET", "/flares", nil, http.StatusOK).Flares {
+				if h.Traffic != nil {
+					t.Errorf("listing of %s has its traffic", h.ID)
+				}
+			}
 			if backend == control.BackendJetStream {
 				// The flare's stream goes once the flare is recorded.
 				js, _ := jetstream.New(c.conns[0])
@@ -368,6 +377,26 @@ func TestBackends(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func checkTraffic(t *testing.T, rec Record, packs int) {
+	t.Helper()
+	tr := rec.Traffic
+	if tr == nil || len(tr.Groups) != packs || len(tr.Bytes) != packs {
+		t.Fatalf("traffic of %d packs: %+v", packs, tr)
+	}
+	var sum int64
+	for i, row := range tr.Bytes {
+		if tr.Groups[i] != [2]int{i, i} || row[i] != 0 {
+			t.Errorf("group %d: packs %v, %d bytes to itself", i, tr.Groups[i], row[i])
+		}
+		for _, v := range row {
+			sum += v
+		}
+	}
+	if sum != rec.Comm.RemoteBytes || sum == 0 {
+		t.Errorf("the matrix adds up to %d bytes, the counters say %d", sum, rec.Comm.RemoteBytes)
 	}
 }
 
@@ -435,4 +464,25 @@ func TestListFlares(t *testing.T) {
 	c.apiError("GET", "/flares?status=sleeping", nil, 400, CodeBadRequest)
 	c.apiError("GET", "/flares?limit=0", nil, 400, CodeBadRequest)
 	c.apiError("GET", "/flares?cursor=not.an.id", nil, 400, CodeBadRequest)
+}
+
+// TestRecordedInput: a record keeps a small input, to run the flare again, and leaves a
+// large one and per-rank inputs out.
+func TestRecordedInput(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	large := strings.Repeat("x", maxRecordedInput)
+	for _, tc := range []struct {
+		req  map[string]any
+		want string
+	}{
+		{map[string]any{"function": "hello", "input": map[string]int{"a": 1}}, `{"a":1}`},
+		{map[string]any{"function": "hello", "input": large}, ""},
+		{map[string]any{"function": "hello", "size": 2, "inputs": []int{1, 2}}, ""},
+	} {
+		rec := c.run(tc.req)
+		got := call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK)
+		if string(got.Input) != tc.want || string(rec.Input) != tc.want {
+			t.Errorf("input %.40s: recorded %.40s and %.40s, want %q", tc.req["input"], got.Input, rec.Input, tc.want)
+		}
+	}
 }

@@ -197,7 +197,7 @@ func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	f := FunctionRecord{
 		Name: name, Namespace: ns, Version: prev.Version + 1, Digest: digest, GoVersion: info.GoVersion,
-		Bytes: n, Created: time.Now().UTC(), Limits: limits,
+		Settings: info.Settings, Bytes: n, Created: time.Now().UTC(), Limits: limits,
 	}
 	if err := g.store.putFunction(r.Context(), f, rev); err != nil {
 		if errors.Is(err, errConflict) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -28,7 +29,7 @@ func TestPluginUpload(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
 	v1 := mustRead(t, plugin(t, "functions/examples/hello/plugin"))
 	f := call[FunctionRecord](c, "PUT", "/functions/greet", v1, http.StatusCreated)
-	if f.Name != "greet" || f.Version != 1 || len(f.Digest) != 64 || f.GoVersion == "" || f.Bytes != int64(len(v1)) || f.Builtin {
+	if f.Name != "greet" || f.Version != 1 || len(f.Digest) != 64 || f.GoVersion == "" || f.Settings["-buildmode"] != "plugin" || f.Settings["CGO_ENABLED"] != "1" || f.Bytes != int64(len(v1)) || f.Builtin {
 		t.Fatalf("registered %+v", f)
 	}
 	rec := c.run(map[string]any{"function": "greet", "size": 4, "granularity": 2, "input": "hi"})
@@ -42,7 +43,7 @@ func TestPluginUpload(t *testing.T) {
 	}
 
 	// The same bytes again change nothing.
-	if again := call[FunctionRecord](c, "PUT", "/functions/greet", v1, http.StatusOK); again != f {
+	if again := call[FunctionRecord](c, "PUT", "/functions/greet", v1, http.StatusOK); !reflect.DeepEqual(again, f) {
 		t.Errorf("re-upload gave %+v, want %+v", again, f)
 	}
 	// A second version replaces the first, in the running server.
@@ -60,7 +61,7 @@ func TestPluginUpload(t *testing.T) {
 	}
 
 	got := call[FunctionRecord](c, "GET", "/functions/greet", nil, http.StatusOK)
-	if got != v2 {
+	if !reflect.DeepEqual(got, v2) {
 		t.Errorf("GET = %+v, want %+v", got, v2)
 	}
 	list := call[struct{ Functions []FunctionRecord }](c, "GET", "/functions", nil, http.StatusOK)
@@ -71,7 +72,7 @@ func TestPluginUpload(t *testing.T) {
 	if want := strings.Join(slices.Sorted(slices.Values(append(slices.Collect(maps.Keys(testFunctions)), "greet"))), ","); strings.Join(names, ",") != want {
 		t.Errorf("functions %v", names)
 	}
-	if del := call[FunctionRecord](c, "DELETE", "/functions/greet", nil, http.StatusOK); del != v2 {
+	if del := call[FunctionRecord](c, "DELETE", "/functions/greet", nil, http.StatusOK); !reflect.DeepEqual(del, v2) {
 		t.Errorf("DELETE = %+v", del)
 	}
 	c.apiError("GET", "/functions/greet", nil, http.StatusNotFound, CodeUnknownFunction)

@@ -465,7 +465,13 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// getIndex answers GET /: the dashboard's page to a browser, else the JSON index.
 func (g *Gateway) getIndex(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Vary", "Accept")
+	if wantsHTML(r) {
+		serveDashboard(w, r)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"name": "burst", "openapi": "/openapi.json", "api": apiIndex})
 }
 

@@ -21,13 +21,16 @@ func TestRestartKeepsRecords(t *testing.T) {
 	if done.Status != control.StatusSucceeded {
 		t.Fatalf("%s %q", done.Status, done.Error)
 	}
+	if string(done.Input) != `{"log":"hello from a worker"}` {
+		t.Errorf("the record keeps input %s", done.Input)
+	}
 	running := call[Record](c, "POST", "/flares", map[string]any{"function": "sleep", "size": 2, "input": "1m"}, http.StatusAccepted)
 	logs := call[FlareLogs](c, "GET", "/flares/"+done.ID+"/logs", nil, http.StatusOK)
 	// A graceful stop cancels the flare in flight and records it.
 	c.close()
 
 	c = newCluster(t, clusterOptions{dir: dir})
-	if got := call[FunctionRecord](c, "GET", "/functions/faulty", nil, http.StatusOK); got != fn {
+	if got := call[FunctionRecord](c, "GET", "/functions/faulty", nil, http.StatusOK); !reflect.DeepEqual(got, fn) {
 		t.Errorf("function after restart %+v, want %+v", got, fn)
 	}
 	got := call[Record](c, "GET", "/flares/"+done.ID, nil, http.StatusOK)

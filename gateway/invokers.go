@@ -51,16 +51,18 @@ type InvokerInfo struct {
 	Proto  int    `json:"proto"`
 	// Isolation is where it runs uploaded functions, and MemoryLimit how their memory
 	// limits are enforced there.
-	Isolation     control.Isolation `json:"isolation,omitempty"`
-	MemoryLimit   string            `json:"memory_limit,omitempty"`
-	Host          string            `json:"host"`
-	Slots         int               `json:"slots"`
-	Used          int               `json:"used"`
-	Packs         int               `json:"packs"`
-	Backends      []control.Backend `json:"backends"`
-	Builtins      []string          `json:"builtins"`
-	Started       time.Time         `json:"started,omitzero"`
-	LastHeartbeat time.Time         `json:"last_heartbeat,omitzero"`
+	Isolation   control.Isolation `json:"isolation,omitempty"`
+	MemoryLimit string            `json:"memory_limit,omitempty"`
+	Host        string            `json:"host"`
+	Slots       int               `json:"slots"`
+	Used        int               `json:"used"`
+	Packs       int               `json:"packs"`
+	Backends    []control.Backend `json:"backends"`
+	Builtins    []string          `json:"builtins"`
+	// Build names the invoker's binary: module version, commit, Go release.
+	Build         string    `json:"build,omitempty"`
+	Started       time.Time `json:"started,omitzero"`
+	LastHeartbeat time.Time `json:"last_heartbeat,omitzero"`
 }
 
 // liveInvokers counts the invokers that may get packs. Called with g.mu held.
@@ -254,7 +256,7 @@ func (g *Gateway) listInvokers(w http.ResponseWriter, r *http.Request) {
 			ID: st.hb.ID, Status: status, Reason: reason, Proto: st.hb.Proto, Host: st.hb.Host,
 			Isolation: st.hb.Isolation, MemoryLimit: st.hb.MemoryLimit,
 			Slots: st.hb.Slots, Used: st.used, Packs: st.packs, Backends: st.hb.Backends, Builtins: st.hb.Builtins,
-			Started: st.hb.Started, LastHeartbeat: st.seen,
+			Build: st.hb.Build, Started: st.hb.Started, LastHeartbeat: st.seen,
 		}
 	}
 	g.mu.Lock()

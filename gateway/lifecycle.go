@@ -143,6 +143,9 @@ func (g *Gateway) submit(spec flareSpec, fn FunctionRecord, namespace string) (*
 		Granularity: spec.granularity, Backend: spec.backend, Timeout: control.Duration(spec.timeout),
 		Created: now.UTC(), Packs: []PackRecord{},
 	})
+	if len(spec.input) <= maxRecordedInput {
+		f.rec.Input = spec.input
+	}
 	f.digest = fn.Digest
 	f.queued = true
 	g.mu.Lock()

@@ -40,6 +40,9 @@ func TestOpenAPIRoutes(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
 	var routes []string
 	err := chi.Walk(c.gw.router, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		if route == "/ui/*" {
+			return nil // the dashboard's files, not the API
+		}
 		if len(route) > 1 {
 			route = strings.TrimSuffix(route, "/") // a subrouter's root
 		}

@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
+	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/control"
 )
 
@@ -112,5 +114,29 @@ func TestScheduleWhileClosing(t *testing.T) {
 				t.Errorf("queued %v, %d slots used after placing %d flares", f.queued, g.invokers["a"].used, len(placed))
 			}
 		})
+	}
+}
+
+func TestTrafficGroups(t *testing.T) {
+	for _, packs := range []int{1, 5, comm.MaxTrafficGroups, comm.MaxTrafficGroups + 1, 1000} {
+		tr := newTraffic(packs)
+		if len(tr.Groups) != min(packs, comm.MaxTrafficGroups) {
+			t.Fatalf("%d packs: %d groups", packs, len(tr.Groups))
+		}
+		next := 0 // the groups cover the packs in order, each once
+		for i, g := range tr.Groups {
+			if g[0] != next || g[1] < g[0] {
+				t.Fatalf("%d packs: group %d is %v after pack %d", packs, i, g, next-1)
+			}
+			next = g[1] + 1
+		}
+		if next != packs {
+			t.Errorf("%d packs: the groups end at pack %d", packs, next-1)
+		}
+		tr.add(packs-1, packs, make([]int64, len(tr.Bytes)+1)) // a row of another shape: ignored
+		tr.add(packs-1, packs, slices.Repeat([]int64{2}, len(tr.Bytes)))
+		if got := tr.Bytes[len(tr.Bytes)-1][0]; got != 2 {
+			t.Errorf("%d packs: last row %v", packs, tr.Bytes[len(tr.Bytes)-1])
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -100,6 +101,12 @@ func (g *Gateway) apply(ev control.Event, seq uint64) {
 		g.workersEnded(f, ev)
 		if ev.Comm != nil {
 			f.rec.Comm = f.rec.Comm.Add(*ev.Comm)
+		}
+		if slices.ContainsFunc(ev.Traffic, func(v int64) bool { return v > 0 }) {
+			if f.rec.Traffic == nil {
+				f.rec.Traffic = newTraffic(len(f.placements))
+			}
+			f.rec.Traffic.add(ev.Pack, len(f.placements), ev.Traffic)
 		}
 		g.releasePack(f, ev.Pack)
 		ps.want = ev.Reports

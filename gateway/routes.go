@@ -21,8 +21,10 @@ func (g *Gateway) routes() chi.Router {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusMethodNotAllowed, CodeMethod, "%s is not allowed on %s", r.Method, r.URL.Path))
 	})
-	// Open to all: the index, the API's description and the probes.
+	// Open to all: the index (or the dashboard), the dashboard's files, the API's
+	// description and the probes.
 	r.Get("/", g.getIndex)
+	r.Get("/ui/*", getDashboardFile)
 	r.Get("/openapi.json", g.getOpenAPI)
 	r.Get("/livez", g.getLivez)
 	r.Get("/readyz", g.getReadyz)

@@ -275,6 +275,10 @@ func (s *store) putPlugin(ctx context.Context, digest string, r io.Reader) error
 type storedFlare struct {
 	Record
 	Parts []int `json:"result_parts,omitempty"`
+	// Input and Traffic are the record's, kept out of its header so that listings stay
+	// small.
+	Input   json.RawMessage `json:"input,omitempty"`
+	Traffic *Traffic        `json:"traffic,omitempty"`
 }
 
 // resultPart is a value of the results bucket.
@@ -302,7 +306,7 @@ func workerBytes(r *Record, i int) int {
 // same value if they are small, else first in parts of their own, so that the header
 // never names parts that are not there.
 func (s *store) putFlare(ctx context.Context, r *Record, full bool) error {
-	sf := storedFlare{Record: r.header()}
+	sf := storedFlare{Record: r.header(), Input: r.Input, Traffic: r.Traffic}
 	if full && len(r.Workers) > 0 {
 		total := 0
 		for i := range r.Workers {
@@ -339,6 +343,7 @@ func (s *store) flare(ctx context.Context, id string, withResults bool) (Record,
 		return Record{}, err
 	}
 	r := sf.Record
+	r.Input, r.Traffic = sf.Input, sf.Traffic
 	for _, first := range sf.Parts {
 		var p resultPart
 		if _, err := getJSON(ctx, s.results, partKey(id, first), &p); err != nil {

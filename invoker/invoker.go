@@ -414,7 +414,7 @@ func (inv *Invoker) Heartbeat() control.Heartbeat {
 		Proto: control.Version, ID: inv.opts.ID, Host: inv.host, Slots: inv.opts.Slots, Used: used, Packs: packs,
 		Backends: control.Backends, Builtins: inv.builtins,
 		Started: inv.started, Time: time.Now(), Interval: control.Duration(inv.opts.Heartbeat),
-		Isolation: inv.opts.Isolation, MemoryLimit: "none",
+		Isolation: inv.opts.Isolation, MemoryLimit: "none", Build: control.Build(),
 	}
 	if inv.opts.Isolation == control.IsolationProcess {
 		if canWatchMemory {

@@ -304,7 +304,8 @@ func (p *packRun) finish(ctx context.Context, errs []error, starts, ends []time.
 		ws = ws[k:]
 	}
 	counters := control.Counters(p.pack.Counters())
-	end := control.Event{Kind: control.EventEnded, Workers: ws, Comm: &counters, Status: packStatus, Reports: reports}
+	end := control.Event{Kind: control.EventEnded, Workers: ws, Comm: &counters, Traffic: p.pack.Traffic(),
+		Status: packStatus, Reports: reports}
 	if cause != nil {
 		end.Error = clip(cause.Error(), maxLogMessage)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"reflect"
 	"testing"
 	"time"
 
@@ -122,7 +123,7 @@ func TestServeRestartKeepsRecords(t *testing.T) {
 	if testing.Short() {
 		return
 	}
-	if got := call[gateway.FunctionRecord](t, "GET", url+"/functions/greet", nil, http.StatusOK); got != fn {
+	if got := call[gateway.FunctionRecord](t, "GET", url+"/functions/greet", nil, http.StatusOK); !reflect.DeepEqual(got, fn) {
 		t.Errorf("function after restart %+v, want %+v", got, fn)
 	}
 	rec := call[gateway.Record](t, "POST", url+"/flares?wait=true", []byte(`{"function":"greet","size":2,"input":"hi"}`), http.StatusOK)
