@@ -9,17 +9,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
+	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/control"
 )
 
@@ -223,11 +228,18 @@ next:
 	b.problems, b.outside = nil, nil
 }
 
-// open loads the dashboard at fragment (such as "#/invokers") and waits for sel.
+// open loads the dashboard at fragment (such as "#/invokers"), waits for sel, and checks
+// that the page shows no error.
 func (b *browser) open(fragment, sel string) {
 	b.t.Helper()
 	b.run(chromedp.Navigate(b.origin+"/"+fragment), chromedp.WaitVisible(chromedp.CSS(sel)))
+	if alerts := eval[[]string](b, `[...document.querySelectorAll("main [role=alert]")].map((e) => e.textContent)`); len(alerts) > 0 {
+		b.t.Errorf("%s shows errors: %q", fragment, alerts)
+	}
 }
+
+// drawn is the selector of a flare's page once drawn.
+func drawn(id string) string { return `main[data-drawn="` + id + `"]` }
 
 // screenshot saves the page as docs/screenshots/NAME.png when BURST_SCREENSHOTS is set
 // (to a directory); the README shows them.
@@ -243,6 +255,47 @@ func (b *browser) screenshot(name string) {
 		b.t.Fatal(err)
 	}
 }
+
+// colorScheme makes the page's prefers-color-scheme light or dark.
+func (b *browser) colorScheme(scheme string) {
+	b.t.Helper()
+	b.run(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		})
+		return err
+	}))
+}
+
+// contrastCheck lists the page's visible texts whose color and background have a
+// contrast ratio under 4.5:1, WCAG's bound for normal text.
+const contrastCheck = `(() => {
+	const rgb = (c) => {
+		const n = c.match(/[\d.]+/g).map(Number);
+		return c.startsWith("color(") ? n.slice(0, 3).map((v) => v * 255) : n.slice(0, 3);
+	};
+	const alpha = (c) => { const n = c.match(/[\d.]+/g).map(Number); return n.length > 3 ? n[3] : 1; };
+	const lum = (c) => {
+		const [r, g, b] = rgb(c).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+		return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+	};
+	const background = (el) => {
+		for (; el; el = el.parentElement) {
+			const c = getComputedStyle(el).backgroundColor;
+			if (alpha(c) > 0) return c;
+		}
+		return getComputedStyle(document.documentElement).backgroundColor;
+	};
+	const low = [];
+	for (const el of document.querySelectorAll("main *, header *")) {
+		const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+		if (!own || !el.checkVisibility() || el.closest("[disabled]")) continue;
+		const f = lum(getComputedStyle(el).color), b = lum(background(el));
+		const ratio = (Math.max(f, b) + 0.05) / (Math.min(f, b) + 0.05);
+		if (ratio < 4.5) low.push(el.tagName.toLowerCase() + "." + el.className + " " + JSON.stringify(el.textContent.trim().slice(0, 24)) + " " + ratio.toFixed(2));
+	}
+	return low;
+})()`
 
 func (b *browser) text(sel string) string {
 	b.t.Helper()
@@ -272,14 +325,14 @@ func TestDashboardPages(t *testing.T) {
 	// A filter is a new query of the API.
 	b.run(chromedp.SetValue(chromedp.CSS("#filter-status"), "failed"),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#filter-status").dispatchEvent(new Event("change"))`),
-		chromedp.WaitVisible(chromedp.CSS(`#flares tbody tr[data-status="failed"]`)))
+		chromedp.WaitVisible(chromedp.CSS(`#flares tbody tr:only-child[data-status="failed"]`)))
 	rows = eval[int](b, `document.querySelectorAll("#flares tbody tr").length`)
 	if rows != 1 {
 		t.Errorf("status=failed shows %d flares", rows)
 	}
 
 	// The kmeans flare: 4 packs on two invokers, their traffic in the matrix.
-	b.open("#/flares/"+km.ID, "main[data-drawn]")
+	b.open("#/flares/"+km.ID, drawn(km.ID))
 	packs := eval[int](b, `document.querySelectorAll("#placement .pack.s-succeeded").length`)
 	cells := eval[int](b, `document.querySelectorAll("#matrix tbody td").length`)
 	if packs != 4 || cells != 16 {
@@ -288,12 +341,37 @@ func TestDashboardPages(t *testing.T) {
 	if got := b.text("#progress-legend"); !strings.Contains(got, "succeeded 8") {
 		t.Errorf("progress legend %q", got)
 	}
-	if got := b.text("#results"); !strings.Contains(got, "Download all results") {
-		t.Errorf("results %q", got)
+	// The download is the results as the API gives them.
+	downloads := t.TempDir()
+	b.run(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.CallBrowser(ctx, cdpbrowser.SetDownloadBehavior,
+			cdpbrowser.SetDownloadBehaviorParams{Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads})
+		return err
+	}), chromedp.Click(chromedp.CSS("#download-results")))
+	var got FlareResults
+	eventually(t, func() bool {
+		data, err := os.ReadFile(filepath.Join(downloads, "flare-"+km.ID+"-results.json"))
+		return err == nil && json.Unmarshal(data, &got) == nil
+	}, "the results' download")
+	if want := call[FlareResults](c, "GET", "/flares/"+km.ID+"/results", nil, http.StatusOK); mustJSON(t, got) != mustJSON(t, want) || len(got.Results) != 8 {
+		t.Errorf("the download has\n%s\nthe API\n%s", mustJSON(t, got), mustJSON(t, want))
+	}
+	// The timeline answers the keyboard: the arrows walk its lanes.
+	b.run(chromedp.Focus(chromedp.CSS("#timeline")), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.ArrowDown))
+	if got := b.text("#timeline-caption"); !strings.HasPrefix(got, "rank 1: 1 worker, 1 succeeded") {
+		t.Errorf("the caption after two arrows down: %q", got)
 	}
 	b.screenshot("flare")
+	for _, scheme := range []string{"light", "dark"} {
+		b.colorScheme(scheme)
+		if low := eval[[]string](b, contrastCheck); len(low) > 0 {
+			t.Errorf("%s: text under 4.5:1 contrast: %q", scheme, low)
+		}
+	}
+	b.screenshot("flare-dark")
+	b.colorScheme("light")
 
-	b.open("#/flares/"+failed.ID, "main[data-drawn]")
+	b.open("#/flares/"+failed.ID, drawn(failed.ID))
 	if got := b.text("#flare-error"); got != failed.Error || got == "" {
 		t.Errorf("the failed flare's page says %q, the record %q", got, failed.Error)
 	}
@@ -330,21 +408,27 @@ func TestDashboardRunAndCancel(t *testing.T) {
 	}
 	b.run(chromedp.SetValue(chromedp.CSS("#run-input"), `"1.5s"`),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#run-input").dispatchEvent(new Event("input"))`),
-		chromedp.Evaluate[chromedp.Void](`window.sameDocument = true`),
 		chromedp.Click(chromedp.CSS("#run-submit")),
 		chromedp.WaitVisible(chromedp.CSS("h1 .badge.s-running")))
 	id := eval[string](b, `location.hash.slice("#/flares/".length)`)
 	b.screenshot("flare-running")
-	// The events stream, not a reload, moves it on.
+	// The events stream moves it on.
 	b.run(chromedp.WaitVisible(chromedp.CSS("h1 .badge.s-succeeded")),
 		chromedp.WaitVisible(chromedp.CSS("#placement .pack.s-succeeded")))
-	same := eval[bool](b, `window.sameDocument === true`)
 	rec := call[Record](c, "GET", "/flares/"+id, nil, http.StatusOK)
-	if !same || rec.Status != control.StatusSucceeded || rec.Size != 6 || rec.Granularity != 2 || string(rec.Input) != `"1.5s"` {
-		t.Errorf("same page %v; the flare %s size %d g %d input %s", same, rec.Status, rec.Size, rec.Granularity, rec.Input)
+	if rec.Status != control.StatusSucceeded || rec.Size != 6 || rec.Granularity != 2 || string(rec.Input) != `"1.5s"` {
+		t.Errorf("the flare %s size %d g %d input %s", rec.Status, rec.Size, rec.Granularity, rec.Input)
 	}
 	if got := b.text("#progress-legend"); !strings.Contains(got, "succeeded 6") {
 		t.Errorf("progress legend %q", got)
+	}
+	// Each worker logged a line; the rank filter keeps one.
+	b.run(chromedp.SetValue(chromedp.CSS("#log-rank"), "4"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#log-rank").dispatchEvent(new Event("input"))`))
+	logs := call[FlareLogs](c, "GET", "/flares/"+id+"/logs?rank=4", nil, http.StatusOK)
+	rows := eval[[]string](b, `[...document.querySelectorAll("#logs tbody tr td:nth-child(2)")].map(td => td.textContent)`)
+	if len(rows) != len(logs.Lines) || len(rows) == 0 || slices.ContainsFunc(rows, func(r string) bool { return r != "4" }) {
+		t.Errorf("logs of rank 4: the page shows ranks %q, the API %d lines", rows, len(logs.Lines))
 	}
 
 	// Run again fills the form from the flare.
@@ -361,6 +445,41 @@ func TestDashboardRunAndCancel(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("h1 .badge.s-cancelled")))
 	if rec := call[Record](c, "GET", "/flares/"+long.ID, nil, http.StatusOK); rec.Status != control.StatusCancelled {
 		t.Errorf("after Cancel the flare is %s", rec.Status)
+	}
+	b.check()
+}
+
+// TestDashboardLive: a flare's page opened while it waits in the queue shows it placed,
+// running and done as it happens; a flare of more packs than the matrix has rows shows
+// its traffic between groups of packs.
+func TestDashboardLive(t *testing.T) {
+	c := newCluster(t, clusterOptions{slots: []int{40}})
+	b := newBrowser(t, c.url)
+	hold := call[Record](c, "POST", "/flares", map[string]any{"function": "sleep", "size": 40, "input": "1m"}, http.StatusAccepted)
+	queued := call[Record](c, "POST", "/flares", map[string]any{"function": "kmeans", "size": 4, "granularity": 2,
+		"input": map[string]any{"k": 3, "generate": map[string]any{"points": 3000, "seed": 1}, "iterations": 5}}, http.StatusAccepted)
+	b.open("#/flares/"+queued.ID, drawn(queued.ID))
+	if got := b.text("#placement"); !strings.Contains(got, "Waiting for slots") || !strings.Contains(b.text("h1"), "queued") {
+		t.Errorf("a queued flare's page: %q, %q", b.text("h1"), got)
+	}
+	call[Record](c, "DELETE", "/flares/"+hold.ID, nil, http.StatusOK)
+	b.run(chromedp.WaitVisible(chromedp.CSS("h1 .badge.s-succeeded")),
+		chromedp.WaitVisible(chromedp.CSS("#matrix")))
+	packs := eval[int](b, `document.querySelectorAll("#placement .pack.s-succeeded").length`)
+	started := b.text("#fact-started")
+	if packs != 2 || started == "–" || started == "" {
+		t.Errorf("after it ran: %d packs shown succeeded, started %q", packs, started)
+	}
+
+	wide := c.run(map[string]any{"function": "kmeans", "size": 40, "granularity": 1,
+		"input": map[string]any{"k": 3, "generate": map[string]any{"points": 4000, "seed": 1}, "iterations": 2}})
+	if wide.Status != control.StatusSucceeded || wide.Traffic == nil {
+		t.Fatalf("kmeans of 40 packs: %s %q", wide.Status, wide.Error)
+	}
+	b.open("#/flares/"+wide.ID, "#matrix")
+	cells := eval[int](b, `document.querySelectorAll("#matrix tbody td").length`)
+	if n := comm.MaxTrafficGroups; cells != n*n || !strings.Contains(b.text("#matrix-caption"), "grouped") {
+		t.Errorf("40 packs: %d cells, caption %q", cells, b.text("#matrix-caption"))
 	}
 	b.check()
 }
@@ -406,12 +525,14 @@ func TestDashboardKey(t *testing.T) {
 	c.key = admin.Secret
 	c.run(map[string]any{"function": "hello", "size": 2})
 	b := newBrowser(t, c.url)
-	b.open("", "#key-dialog[open]")
+	b.run(chromedp.Navigate(c.url+"/"), chromedp.WaitVisible(chromedp.CSS("#key-dialog[open]")))
 	b.screenshot("key")
 	b.run(chromedp.SendKeys(chromedp.CSS("#key-input"), admin.Secret),
 		chromedp.Click(chromedp.CSS(`#key-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS("#flares tbody tr")))
-	b.open("#/invokers", `#invokers tr[data-invoker="inv0"]`) // a new load reads the kept key
+	// A new load reads the kept key.
+	b.run(chromedp.Navigate("about:blank"))
+	b.open("#/invokers", `#invokers tr[data-invoker="inv0"]`)
 	b.mu.Lock()
 	authorized := 0
 	for _, r := range b.requests {
@@ -474,7 +595,7 @@ func (b *browser) drawTime(id string) float64 {
 	b.t.Helper()
 	b.run(chromedp.Navigate("about:blank"),
 		chromedp.Navigate(b.origin+"/#/flares/"+id),
-		chromedp.WaitVisible(chromedp.CSS("main[data-drawn]")))
+		chromedp.WaitVisible(chromedp.CSS(drawn(id))))
 	return eval[float64](b, `performance.getEntriesByName("burst-drawn")[0].startTime`)
 }
 

@@ -11,8 +11,10 @@ import (
 
 // GET /flares/{id}/events streams a flare's life as server-sent events: first a
 // "record" event with the record as it is, then the invokers' events as they come
-// ("started", "workers" without results, "logs", "ended"), "status" when the gateway
-// ends the flare, and last "end" with the final record, after which the stream closes.
+// ("started", "workers" without results, "logs" with the lines the record keeps,
+// "ended"), "placed" with the record's header when a queued flare gets its invokers,
+// "status" when the gateway ends the flare, and last "end" with the final record's
+// header, after which the stream closes.
 //
 // Every event of a running flare has an id, "<gateway>-<n>": this gateway process, and
 // a count per flare. A client that reconnects with Last-Event-ID (as EventSource does)

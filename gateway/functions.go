@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -197,7 +198,7 @@ func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	f := FunctionRecord{
 		Name: name, Namespace: ns, Version: prev.Version + 1, Digest: digest, GoVersion: info.GoVersion,
-		Settings: info.Settings, Bytes: n, Created: time.Now().UTC(), Limits: limits,
+		Settings: buildSettings(info.Settings), Bytes: n, Created: time.Now().UTC(), Limits: limits,
 	}
 	if err := g.store.putFunction(r.Context(), f, rev); err != nil {
 		if errors.Is(err, errConflict) {
@@ -213,4 +214,12 @@ func (g *Gateway) putFunction(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	writeJSON(w, status, f)
+}
+
+// buildSettings are the plugin's build settings the registry shows, without -ldflags,
+// whose -X flags may set secrets.
+func buildSettings(all map[string]string) map[string]string {
+	out := maps.Clone(all)
+	delete(out, "-ldflags")
+	return out
 }

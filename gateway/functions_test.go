@@ -131,3 +131,11 @@ func TestPluginCheckTimeout(t *testing.T) {
 	}
 	c.apiError("GET", "/functions/stuck", nil, http.StatusNotFound, CodeUnknownFunction)
 }
+
+func TestBuildSettingsHideLdflags(t *testing.T) {
+	all := map[string]string{"-buildmode": "plugin", "-ldflags": "-X main.token=secret", "CGO_ENABLED": "1"}
+	got := buildSettings(all)
+	if _, ok := got["-ldflags"]; ok || got["-buildmode"] != "plugin" || got["CGO_ENABLED"] != "1" || all["-ldflags"] == "" {
+		t.Errorf("settings shown %v (from %v)", got, all)
+	}
+}

@@ -93,6 +93,9 @@ func TestLeaveRunning(t *testing.T) {
 				t.Fatalf("%s %q, want succeeded", got.Status, got.Error)
 			}
 			checkWorkers(t, got, control.StatusSucceeded)
+			if string(got.Input) != mustJSON(t, gateName) {
+				t.Errorf("the input after the restart: %s, want %q", got.Input, gateName)
+			}
 			res := call[FlareResults](c, "GET", "/flares/"+rec.ID+"/results", nil, http.StatusOK)
 			if b, _ := json.Marshal(res.Results); string(b) != `[{"rank":0},{"rank":1},{"rank":2},{"rank":3}]` {
 				t.Errorf("results %s", b)

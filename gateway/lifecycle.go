@@ -388,7 +388,7 @@ func firstOf(have, w *WorkerRecord) *WorkerRecord {
 }
 
 // addLogs keeps log lines within the flare's bounds. Called with g.mu held.
-func (g *Gateway) addLogs(f *flare, lines []control.LogLine, dropped int) {
+func (g *Gateway) addLogs(f *flare, lines []control.LogLine, dropped int) (kept []control.LogLine) {
 	f.logs.Dropped += dropped
 	for _, l := range lines {
 		size := len(l.Message) + 64
@@ -401,7 +401,9 @@ func (g *Gateway) addLogs(f *flare, lines []control.LogLine, dropped int) {
 		}
 		f.logBytes += size
 		f.logs.Lines = append(f.logs.Lines, l)
+		kept = append(kept, l)
 	}
+	return kept
 }
 
 // persist writes f's header as it is now, unless the same version or the final record
@@ -414,6 +416,7 @@ func (g *Gateway) persist(ctx context.Context, f *flare) error {
 	}
 	g.mu.Lock()
 	version, hdr := f.version, f.rec.header()
+	hdr.Input = f.rec.Input // stored beside the header, for a restart to keep
 	g.mu.Unlock()
 	if version == f.written {
 		return nil

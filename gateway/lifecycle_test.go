@@ -47,9 +47,9 @@ func TestAddLogs(t *testing.T) {
 	f := &flare{}
 	line := control.LogLine{Message: "m", Attrs: map[string]string{"k": "v"}}
 	g.addLogs(f, []control.LogLine{line, line}, 1)
-	g.addLogs(f, []control.LogLine{line, line, line}, 0)
-	if len(f.logs.Lines) != 3 || f.logs.Dropped != 3 {
-		t.Errorf("%d lines, %d dropped, want 3 and 3", len(f.logs.Lines), f.logs.Dropped)
+	kept := g.addLogs(f, []control.LogLine{line, line, line}, 0)
+	if len(f.logs.Lines) != 3 || f.logs.Dropped != 3 || len(kept) != 1 {
+		t.Errorf("%d lines, %d dropped, %d kept of the second call; want 3, 3 and 1", len(f.logs.Lines), f.logs.Dropped, len(kept))
 	}
 	big := control.LogLine{Message: strings.Repeat("x", maxLogBytes)}
 	g = &Gateway{opts: Options{LogLines: 100}}

@@ -199,6 +199,7 @@ func (g *Gateway) scheduleLocked() []*flare {
 		f.floor = g.applied + 1
 		f.rec.Started = time.Now().UTC()
 		g.setStatus(f, control.StatusRunning)
+		g.notify(f, "placed", f.rec.header())
 		placed = append(placed, f)
 	}
 	return placed

@@ -37,7 +37,9 @@ func (g *Gateway) recoverFlares(ctx context.Context) (uint64, error) {
 		switch {
 		case rec.Status.Final():
 		case rec.Status == control.StatusRunning && len(rec.Packs) > 0:
-			running = append(running, rec.header())
+			hdr := rec.header()
+			hdr.Input = sf.Input
+			running = append(running, hdr)
 			continue
 		default:
 			rec.Status, rec.Ended = control.StatusFailed, now

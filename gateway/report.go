@@ -95,18 +95,13 @@ func (g *Gateway) apply(ev control.Event, seq uint64) {
 			ps.reports++
 		}
 	case control.EventLogs:
-		g.addLogs(f, ev.Lines, ev.Dropped)
+		// Watchers get the lines the record keeps, not those over its bounds.
+		ev.Lines = g.addLogs(f, ev.Lines, ev.Dropped)
 	case control.EventEnded:
 		g.packStarted(f, ev)
 		g.workersEnded(f, ev)
-		if ev.Comm != nil {
-			f.rec.Comm = f.rec.Comm.Add(*ev.Comm)
-		}
-		if slices.ContainsFunc(ev.Traffic, func(v int64) bool { return v > 0 }) {
-			if f.rec.Traffic == nil {
-				f.rec.Traffic = newTraffic(len(f.placements))
-			}
-			f.rec.Traffic.add(ev.Pack, len(f.placements), ev.Traffic)
+		if !ps.ended { // a second delivery is counted once
+			f.addComm(ev)
 		}
 		g.releasePack(f, ev.Pack)
 		ps.want = ev.Reports
@@ -223,5 +218,18 @@ func (g *Gateway) housekeeping() {
 			}
 		}
 		g.index.expire(time.Now().Add(-g.opts.Retention))
+	}
+}
+
+// addComm adds a pack's communication, from its ended event, to the flare's record.
+func (f *flare) addComm(ev control.Event) {
+	if ev.Comm != nil {
+		f.rec.Comm = f.rec.Comm.Add(*ev.Comm)
+	}
+	if slices.ContainsFunc(ev.Traffic, func(v int64) bool { return v > 0 }) {
+		if f.rec.Traffic == nil {
+			f.rec.Traffic = newTraffic(len(f.placements))
+		}
+		f.rec.Traffic.add(ev.Pack, len(f.placements), ev.Traffic)
 	}
 }

@@ -49,9 +49,9 @@ async function failure(res) {
   return new APIError(res.status, code, message);
 }
 
-// api calls the gateway and returns the answer's JSON. body is sent as JSON, or as is
-// when it is a Blob or an ArrayBuffer (a plugin).
-export async function api(method, path, body, { signal } = {}) {
+// api calls the gateway and returns the answer's JSON (or with text, its text, as it
+// came). body is sent as JSON, or as is when it is a Blob or an ArrayBuffer (a plugin).
+export async function api(method, path, body, { signal, text } = {}) {
   const init = { method, signal, headers: headers({ Accept: "application/json" }) };
   if (body instanceof Blob || body instanceof ArrayBuffer) {
     init.body = body;
@@ -62,6 +62,7 @@ export async function api(method, path, body, { signal } = {}) {
   }
   const res = await fetch(path, init);
   if (!res.ok) throw await failure(res);
+  if (text) return res.text();
   return res.status === 204 ? null : res.json();
 }
 
@@ -100,7 +101,17 @@ export async function* events(path, signal) {
 
 async function* parseStream(body, signal) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-  signal.addEventListener("abort", () => reader.cancel().catch(() => {}), { once: true });
+  const stop = () => reader.cancel().catch(() => {});
+  signal.addEventListener("abort", stop, { once: true });
+  try {
+    yield* parseLines(reader);
+  } finally {
+    signal.removeEventListener("abort", stop);
+    stop();
+  }
+}
+
+async function* parseLines(reader) {
   let buf = "";
   let ev = { event: "message", id: "", data: "" };
   for (;;) {
@@ -129,10 +140,14 @@ async function* parseStream(body, signal) {
 
 export function sleep(ms, signal) {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
+    const stop = () => {
       clearTimeout(t);
       resolve();
-    }, { once: true });
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", stop);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", stop, { once: true });
   });
 }

@@ -33,6 +33,7 @@ async function show() {
     else a.removeAttribute("aria-current");
   }
   main.replaceChildren();
+  delete main.dataset.drawn;
   if (!route) {
     main.append(h("h1", {}, "Not found"), h("p", {}, "No page at ", h("code", {}, location.hash), ". ", h("a", { href: "#/" }, "Flares")));
     return;
@@ -42,20 +43,24 @@ async function show() {
     await route[2](main, { id: match[1], params, signal });
   } catch (err) {
     if (signal.aborted) return;
+    console.error(err);
     main.append(errorBox(err));
   }
 }
 
-// A 401 opens the key dialog; the view is shown again with the key.
+// A 401 opens the key dialog (and an error's "Enter a key" button opens it again); the
+// view is shown again with the key.
 const dialog = document.getElementById("key-dialog");
 const keyButton = document.getElementById("key-button");
-setUnauthorizedHandler((message) => {
+const askKey = (message) => {
   if (dialog.open) return;
   document.getElementById("key-reason").textContent =
     (key.get() ? "The gateway refused the key: " + message + ". " : "This gateway enforces API keys. ") +
     "Paste a key (burst key create makes one); it stays in this browser and goes only to this gateway, in a header.";
   dialog.showModal();
-});
+};
+setUnauthorizedHandler(askKey);
+window.addEventListener("burst:key", (e) => askKey(e.detail));
 document.getElementById("key-form").addEventListener("submit", () => {
   key.set(document.getElementById("key-input").value);
   document.getElementById("key-input").value = "";
@@ -70,6 +75,12 @@ keyButton.addEventListener("click", () => {
 function updateKeyButton() {
   keyButton.hidden = !key.get();
 }
+
+// The skip link moves the focus; it must not change the route.
+document.querySelector(".skip").addEventListener("click", (e) => {
+  e.preventDefault();
+  main.focus();
+});
 
 updateKeyButton();
 window.addEventListener("hashchange", show);

@@ -4,27 +4,49 @@
 
 import { api, events } from "./api.js";
 import { badge, bytes, count, duration, errorBox, fill, final, flareDuration, h, statuses, when } from "./util.js";
-import { drawTimeline, laneAt } from "./timeline.js";
+import { describeLane, drawTimeline, laneAt } from "./timeline.js";
 
 const maxLogRows = 500;
+const maxLogLines = 20000; // kept in the page; the gateway keeps its own bound
 const inlineResults = 10;
 const maxPackSquares = 256; // per invoker; more are drawn as a bar
 
 export async function flareView(main, { id, signal }) {
   let rec = await api("GET", "/flares/" + id, undefined, { signal });
-  let logs = (await api("GET", "/flares/" + id + "/logs", undefined, { signal })).lines;
+  // Log lines come from GET …/logs and then from the events; a line that both bring (a
+  // re-read after a reconnect) is kept once.
+  let logs = [];
+  const logKeys = new Set();
+  const logKey = (l) => l.rank + "|" + l.time + "|" + l.msg;
+  const addLogs = (lines) => {
+    for (const l of lines) {
+      const k = logKey(l);
+      if (logKeys.has(k)) continue;
+      logKeys.add(k);
+      logs.push(l);
+    }
+    if (logs.length > maxLogLines) logs = logs.slice(-maxLogLines);
+  };
+  const readLogs = () => api("GET", "/flares/" + id + "/logs", undefined, { signal }).then((l) => addLogs(l.lines));
+  await readLogs();
   let ending = "";
+  const packEnded = (p) => (rec.workers || []).slice(p.ranks[0], p.ranks[1] + 1).every((w) => final(w.status));
+  let endedPacks = new Set(rec.packs.filter(packEnded).map((p) => p.pack));
 
   // The parts of the page, made once and filled by draw().
   const title = h("h1", {});
-  const actions = h("div", { class: "actions" });
+  let cancelling = false;
+  const cancelButton = h("button", { type: "button", id: "cancel", class: "danger", onclick: cancel }, "Cancel");
+  const actions = h("div", { class: "actions" }, cancelButton,
+    h("a", { class: "button", href: "#/run?again=" + encodeURIComponent(id), id: "run-again" }, "Run again…"));
   const facts = h("dl", { class: "facts" });
   const progress = h("div", { class: "progress", role: "img" });
   const legend = h("ul", { class: "legend", id: "progress-legend" });
   const placement = h("div", { class: "placement", id: "placement" });
   const packTable = h("tbody");
   const canvas = h("canvas", { id: "timeline", role: "img", tabindex: "0" });
-  const caption = h("p", { class: "muted", id: "timeline-caption" }, "Point at a lane to see its workers.");
+  const hint = "Point at a lane, or focus the timeline and use the arrow keys, to see its workers.";
+  const caption = h("p", { class: "muted", id: "timeline-caption", "aria-live": "polite" }, hint);
   const comm = h("div", { id: "comm" });
   const logRank = h("input", { type: "number", min: "0", id: "log-rank", placeholder: "all", inputmode: "numeric" });
   const logLevel = h("select", { id: "log-level" }, ["", "DEBUG", "INFO", "WARN", "ERROR"].map((l) => h("option", { value: l }, l || "any")));
@@ -49,11 +71,21 @@ export async function flareView(main, { id, signal }) {
       logNote),
     h("section", { "aria-labelledby": "h-results" }, h("h2", { id: "h-results" }, "Results"), results));
 
-  let lanes = null; // what the timeline drew, for the pointer
+  let lanes = null; // what the timeline drew, for the pointer and the keys
+  let lane = -1; // the lane the caption describes
+  const describe = (i) => {
+    lane = i;
+    caption.textContent = describeLane(lanes, i) || hint;
+  };
   canvas.addEventListener("mousemove", (e) => {
+    if (lanes) describe(laneAt(lanes, e.clientY - canvas.getBoundingClientRect().top));
+  });
+  canvas.addEventListener("keydown", (e) => {
     if (!lanes) return;
-    const r = canvas.getBoundingClientRect();
-    caption.textContent = laneAt(lanes, e.clientX - r.left, e.clientY - r.top) || "Point at a lane to see its workers.";
+    const moves = { ArrowDown: 1, ArrowUp: -1, PageDown: 10, PageUp: -10, Home: -Infinity, End: Infinity };
+    if (!(e.key in moves)) return;
+    e.preventDefault();
+    describe(Math.max(0, Math.min(lanes.count - 1, lane + moves[e.key])));
   });
   logRank.addEventListener("input", () => drawLogs());
   logLevel.addEventListener("change", () => drawLogs());
@@ -61,11 +93,10 @@ export async function flareView(main, { id, signal }) {
   function drawHeader() {
     fill(title, rec.function, rec.version ? h("span", { class: "muted" }, " v" + rec.version) : "", " ", badge(rec.status),
       ending && !final(rec.status) ? h("span", { class: "muted" }, " ending: " + ending) : "");
-    fill(actions,
-      !final(rec.status) ? h("button", { type: "button", id: "cancel", class: "danger", onclick: cancel }, "Cancel") : null,
-      h("a", { class: "button", href: "#/run?again=" + rec.id, id: "run-again" }, "Run again…"));
+    cancelButton.hidden = final(rec.status);
+    cancelButton.disabled = cancelling;
     const d = flareDuration(rec);
-    const fact = (k, v) => [h("dt", {}, k), h("dd", {}, v)];
+    const fact = (k, v) => [h("dt", {}, k), h("dd", { id: "fact-" + k.toLowerCase() }, v)];
     fill(facts,
       ...fact("Flare", h("code", {}, rec.id)),
       ...fact("Workers", count(rec.size) + " in packs of " + count(rec.granularity) + " (" + count(rec.packs.length || Math.ceil(rec.size / rec.granularity)) + " packs)"),
@@ -151,8 +182,8 @@ export async function flareView(main, { id, signal }) {
         h("thead", {}, h("tr", {}, h("td", {}), t.groups.map((g) => h("th", { scope: "col", title: label(g) }, small ? label(g) : g[0])))),
         h("tbody", {}, t.bytes.map((row, i) => h("tr", {}, h("th", { scope: "row", title: label(t.groups[i]) }, small ? label(t.groups[i]) : t.groups[i][0]),
           row.map((v, j) => h("td", {
-            class: v && Math.sqrt(v / max) > 0.6 ? "hot" : null,
-            style: "--heat:" + (v ? 0.12 + 0.88 * Math.sqrt(v / max) : 0).toFixed(3),
+            // A matrix with numbers in it is tinted only lightly, so they stay readable.
+            style: "--heat:" + (v ? (small ? 0.45 : 1) * (0.12 + 0.88 * Math.sqrt(v / max)) : 0).toFixed(3),
             title: label(t.groups[i]) + " → " + label(t.groups[j]) + ": " + bytes(v),
           }, small ? (v ? bytes(v) : "·") : "")))))));
     } else {
@@ -183,19 +214,22 @@ export async function flareView(main, { id, signal }) {
     }
     if (resultsShown) return;
     resultsShown = true;
-    const res = await api("GET", "/flares/" + id + "/results", undefined, { signal });
-    const blob = new Blob([JSON.stringify(res.results, null, 1)], { type: "application/json" });
-    const url = URL.createObjectURL(blob);
+    // The download is the API's answer as it came; the page shows the first ranks.
+    const text = await api("GET", "/flares/" + id + "/results", undefined, { signal, text: true });
+    const res = JSON.parse(text);
+    const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
     signal.addEventListener("abort", () => URL.revokeObjectURL(url), { once: true });
+    const failed = (i) => rec.workers?.[i] && rec.workers[i].status !== "succeeded";
     fill(results,
       h("ol", { class: "results", start: "0" }, res.results.slice(0, inlineResults).map((v, i) =>
-        h("li", { value: i }, h("pre", {}, v === null ? "null (did not succeed)" : clip(JSON.stringify(v)))))),
+        h("li", { value: i }, h("pre", {}, failed(i) ? "— " + rec.workers[i].status.replace("_", " ") : clip(JSON.stringify(v)))))),
       res.results.length > inlineResults ? h("p", { class: "muted" }, "Ranks 0–" + (inlineResults - 1) + " of " + count(res.results.length) + ".") : null,
       h("a", { class: "button", href: url, download: "flare-" + id + "-results.json", id: "download-results" }, "Download all results (JSON)"));
   }
 
   function drawTimelineNow() {
     lanes = drawTimeline(canvas, rec);
+    if (lane >= 0) describe(Math.min(lane, lanes.count - 1));
     canvas.setAttribute("aria-label", "Timeline of " + count(rec.size) + " workers in " + lanes.count + " lanes, " + lanes.unit);
   }
 
@@ -212,25 +246,29 @@ export async function flareView(main, { id, signal }) {
       drawTimelineNow();
       drawComm();
       drawLogs();
-      drawResults().catch((err) => fill(results, errorBox(err)));
+      drawResults().catch((err) => {
+        console.error(err);
+        fill(results, errorBox(err));
+      });
       if (!main.dataset.drawn) {
         // The first full draw: the benchmark and the browser tests wait for it.
         performance.mark("burst-drawn");
-        main.dataset.drawn = rec.id;
+        main.dataset.drawn = id;
       }
     });
   }
 
-  async function cancel(e) {
-    e.target.disabled = true;
+  async function cancel() {
+    cancelling = true;
+    cancelButton.disabled = true;
     try {
       const r = await api("DELETE", "/flares/" + id, undefined, { signal });
-      Object.assign(rec, r);
-      draw();
+      Object.assign(rec, r, { workers: rec.workers });
     } catch (err) {
       fill(problem, errorBox(err));
-      e.target.disabled = false;
     }
+    cancelling = false;
+    draw();
   }
 
   // The running clock of a flare in flight.
@@ -246,13 +284,20 @@ export async function flareView(main, { id, signal }) {
       draw();
     }
   } catch (err) {
-    if (!signal.aborted) fill(problem, errorBox(err));
+    if (signal.aborted) return;
+    console.error(err);
+    fill(problem, errorBox(err));
   }
 
   function apply({ event, data }) {
     switch (event) {
-      case "record":
+      case "record": // the whole record: at the start, and after a missed stretch
         rec = data;
+        endedPacks = new Set(rec.packs.filter((p) => packEnded(p)).map((p) => p.pack));
+        readLogs().then(draw).catch(() => {}); // what was logged before the stream opened
+        break;
+      case "placed": // out of the queue, onto invokers
+        Object.assign(rec, { packs: data.packs, started: data.started, status: data.status });
         break;
       case "started":
       case "workers":
@@ -270,10 +315,14 @@ export async function flareView(main, { id, signal }) {
           if (w.error) r.error = w.error;
         }
         if (event === "started" && rec.status === "queued") rec.status = "running";
-        if (data.comm) for (const k of Object.keys(data.comm)) rec.comm[k] = (rec.comm[k] || 0) + data.comm[k];
+        if (event === "ended" && !endedPacks.has(data.pack)) { // a pack's traffic, counted once
+          endedPacks.add(data.pack);
+          if (data.comm) for (const k of Object.keys(data.comm)) rec.comm[k] = (rec.comm[k] || 0) + data.comm[k];
+          addTraffic(rec, data.pack, data.traffic);
+        }
         break;
       case "logs":
-        logs = logs.concat(data.lines || []);
+        addLogs(data.lines || []);
         break;
       case "status":
         ending = data.reason || data.status;
@@ -281,7 +330,7 @@ export async function flareView(main, { id, signal }) {
       case "end":
         // The final record, with what only it has (the traffic matrix, every worker).
         api("GET", "/flares/" + id, undefined, { signal }).then((r) => { rec = r; draw(); }).catch(() => {});
-        api("GET", "/flares/" + id + "/logs", undefined, { signal }).then((l) => { logs = l.lines; draw(); }).catch(() => {});
+        readLogs().then(draw).catch(() => {});
         Object.assign(rec, data, { workers: rec.workers, packs: data.packs?.length ? data.packs : rec.packs });
         break;
     }
@@ -295,6 +344,25 @@ export function summarize(seen) {
   if (seen.has("running")) return "running";
   for (const s of ["failed", "timed_out", "cancelled", "aborted"]) if (seen.has(s)) return s;
   return seen.has("queued") ? "running" : "succeeded";
+}
+
+// addTraffic adds a pack's row of remote bytes (its ended event's) to the record's
+// matrix, grouped as the gateway groups them (Record.Traffic).
+function addTraffic(rec, pack, row) {
+  const packs = rec.packs.length || Math.ceil(rec.size / rec.granularity);
+  const n = Math.min(packs, 32);
+  if (!row || row.length !== n || !row.some((v) => v > 0)) return;
+  if (!rec.traffic) {
+    const groups = Array.from({ length: n }, () => [packs, -1]);
+    for (let p = 0; p < packs; p++) {
+      const g = groups[Math.floor((p * n) / packs)];
+      g[0] = Math.min(g[0], p);
+      g[1] = Math.max(g[1], p);
+    }
+    rec.traffic = { groups, bytes: groups.map(() => new Array(n).fill(0)) };
+  }
+  const dst = rec.traffic.bytes[Math.floor((pack * n) / packs)];
+  row.forEach((v, i) => { dst[i] += Math.max(v, 0); });
 }
 
 function clip(s) {

@@ -49,13 +49,19 @@ export async function flaresView(main, { params, signal }) {
 
   const error = h("div");
   main.append(error);
+  let shown = "";
   await poll(refresh, signal, error, async () => {
     const q = new URLSearchParams({ limit: pageSize });
     if (status) q.set("status", status);
     if (fn) q.set("function", fn);
     if (cursor) q.set("cursor", cursor);
     const list = await api("GET", "/flares?" + q, undefined, { signal });
-    fill(body, ...list.flares.map(row));
+    // The rows are made again only when the page changed, so that focus stays put; the
+    // running flares' durations tick in place.
+    const sig = JSON.stringify(list);
+    if (sig !== shown) fill(body, ...list.flares.map(row));
+    else for (const f of list.flares) body.querySelector(`tr[data-id="${f.id}"] .duration`).textContent = duration(flareDuration(f));
+    shown = sig;
     note.textContent = list.flares.length ? "" : "No flares" + (status || fn ? " match." : " yet: run one.");
     older.disabled = !list.next;
     older.onclick = () => go({ cursor: list.next, back: [...back, cursor || "-"].join(",") });
@@ -70,5 +76,5 @@ function row(f) {
     h("td", { class: "num" }, count(f.size), h("span", { class: "muted" }, " / " + f.granularity)),
     h("td", {}, f.backend),
     h("td", {}, when(f.created)),
-    h("td", { class: "num" }, duration(flareDuration(f))));
+    h("td", { class: "num duration" }, duration(flareDuration(f))));
 }

@@ -80,8 +80,15 @@ function row(f) {
 export async function runView(main, { params, signal }) {
   const fns = (await api("GET", "/functions", undefined, { signal })).functions;
   let from = {};
-  if (params.get("again")) from = await api("GET", "/flares/" + params.get("again"), undefined, { signal });
+  const again = params.get("again");
+  if (again) {
+    if (!/^[0-9a-f-]{36}$/.test(again)) throw new Error("again=" + again + " is no flare id");
+    from = await api("GET", "/flares/" + again, undefined, { signal });
+  }
   const chosen = from.function || params.get("function") || fns[0]?.name || "";
+  if (chosen && !fns.some((f) => f.name === chosen)) {
+    throw new Error("no function " + chosen + " any more: see Functions");
+  }
 
   const fn = h("select", { id: "run-function", required: true }, fns.map((f) => h("option", { value: f.name, selected: f.name === chosen }, f.name)));
   const size = h("input", { id: "run-size", type: "number", min: "1", value: from.size || 1, required: true });
@@ -133,7 +140,9 @@ export async function runView(main, { params, signal }) {
 
   main.append(
     h("h1", {}, from.id ? "Run again" : "Run a flare"),
-    from.id && from.input === undefined ? h("p", { class: "muted" }, "The flare's input was too large to keep (or one per rank): give it again.") : null,
+    from.id && from.input === undefined
+      ? h("p", { class: "muted" }, "A flare's record keeps its input only when it was one value of at most 4 KiB: if it had another, give it again.")
+      : null,
     h("form", { id: "run", class: "stack", onsubmit: start },
       h("label", {}, "Function ", fn),
       h("label", {}, "Workers ", size),

@@ -116,10 +116,15 @@ export function drawTimeline(canvas, rec) {
   return { ...l, laneH, t0, t1, x0: gutter, plot, rec };
 }
 
-// laneAt says what the lane under the pointer holds.
-export function laneAt(lanes, px, py) {
-  const i = Math.floor(py / lanes.laneH);
-  if (i < 0 || i >= lanes.count || px < 0) return "";
+// laneAt is the lane at height y of the canvas, or -1.
+export function laneAt(lanes, y) {
+  const i = Math.floor(y / lanes.laneH);
+  return i >= 0 && i < lanes.count ? i : -1;
+}
+
+// describeLane says what lane i holds: its workers by status, and when they ran.
+export function describeLane(lanes, i) {
+  if (i < 0 || i >= lanes.count) return "";
   const ws = (lanes.rec.workers || []).filter((w) => lanes.lane(w.rank) === i);
   const n = {};
   let first = Infinity;
@@ -131,7 +136,7 @@ export function laneAt(lanes, px, py) {
   }
   const states = Object.entries(n).map(([s, k]) => k + " " + s.replace("_", " ")).join(", ");
   const span = isFinite(first) ? ", from +" + tickLabel(first, 1) + (isFinite(last) ? " to +" + tickLabel(last, 1) : "") : "";
-  return lanes.label(i) + ": " + ws.length + " workers, " + states + span;
+  return lanes.label(i) + ": " + ws.length + (ws.length === 1 ? " worker, " : " workers, ") + states + span;
 }
 
 function niceStep(raw) {

@@ -95,7 +95,10 @@ export function flareDuration(rec) {
 // errorBox shows an error as the API said it.
 export function errorBox(err) {
   const code = err.code ? h("code", {}, err.code) : null;
-  return h("p", { class: "error", role: "alert" }, code, code ? " " : null, err.message || String(err));
+  const retry = err.status === 401
+    ? h("button", { type: "button", class: "quiet", onclick: () => window.dispatchEvent(new CustomEvent("burst:key", { detail: err.message })) }, "Enter a key")
+    : null;
+  return h("div", { class: "error", role: "alert" }, h("span", {}, code, code ? " " : null, err.message || String(err)), retry ? " " : null, retry);
 }
 
 export function short(id) {

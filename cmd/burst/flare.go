@@ -264,6 +264,11 @@ func (p *progress) apply(ev client.Event) {
 		if !p.tty {
 			fmt.Fprintf(p.w, "pack %d on %s: %s %s\n", e.Pack, e.Invoker, ev.Name, e.Status)
 		}
+	case "placed":
+		var rec gateway.Record
+		if json.Unmarshal(ev.Data, &rec) == nil && !p.tty {
+			fmt.Fprintf(p.w, "flare placed: %d packs\n", len(rec.Packs))
+		}
 	case "status":
 		if !p.tty {
 			fmt.Fprintf(p.w, "flare: %s\n", ev.Data)
