@@ -385,6 +385,18 @@ func TestDashboardPages(t *testing.T) {
 		t.Errorf("the invoker's row %q", got)
 	}
 	b.screenshot("invokers")
+	// Pages of 50: 51 more flares make a second page, and Newer comes back.
+	for range 51 {
+		call[Record](c, "POST", "/flares", map[string]any{"function": "hello"}, http.StatusAccepted)
+	}
+	b.open("", `#flares tbody tr:nth-child(50)`)
+	b.run(chromedp.Click(chromedp.CSS(".pager button:last-child")),
+		chromedp.WaitVisible(chromedp.CSS(`#flares tbody tr[data-id="`+failed.ID+`"]`)))
+	if rows = eval[int](b, `document.querySelectorAll("#flares tbody tr").length`); rows != 3 {
+		t.Errorf("the second page has %d flares, want 3", rows)
+	}
+	b.run(chromedp.Click(chromedp.CSS(".pager button:first-child")),
+		chromedp.WaitVisible(chromedp.CSS(`#flares tbody tr:nth-child(50)`)))
 	b.open("#/run?function=kmeans", "#run-submit")
 	b.open("#/nowhere", "main h1")
 	b.check()
