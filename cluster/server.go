@@ -11,6 +11,13 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// A route that answers none of RouteMaxPingsOut pings, sent every RoutePingInterval,
+// is closed.
+const (
+	RoutePingInterval = time.Second
+	RouteMaxPingsOut  = 3
+)
+
 // ServerOptions configures an embedded NATS server.
 type ServerOptions struct {
 	// Name names the server in a cluster; empty picks one.
@@ -25,6 +32,9 @@ type ServerOptions struct {
 	ClusterHost string
 	ClusterPort int
 	Routes      []string
+	// NoAdvertise keeps the server's client URL from the cluster's clients: an
+	// invoker's server takes only its own function hosts, on loopback.
+	NoAdvertise bool
 	// MaxPayload is the largest message; zero means 8 MiB, enough for the default
 	// chunk size with room to spare.
 	MaxPayload int32
@@ -76,7 +86,11 @@ func RunServer(o ServerOptions) (*server.Server, error) {
 		opts.StoreDir = o.StoreDir
 	}
 	if o.ClusterPort != 0 {
-		opts.Cluster = server.ClusterOpts{Name: o.ClusterName, Host: o.ClusterHost, Port: o.ClusterPort}
+		opts.Cluster = server.ClusterOpts{Name: o.ClusterName, Host: o.ClusterHost, Port: o.ClusterPort, NoAdvertise: o.NoAdvertise,
+			// A host whose cable is cut closes nothing: its routes are known dead only
+			// when their pings go unanswered. Within seconds, not the default minutes,
+			// so that JetStream elects new leaders while a flare's invoker is declared lost.
+			PingInterval: RoutePingInterval, MaxPingsOut: RouteMaxPingsOut}
 		if o.CertFile != "" {
 			// Routes go both ways: each side presents its certificate, and checks the
 			// other's against the CA.

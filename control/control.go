@@ -73,6 +73,26 @@ type Permissions struct {
 	Revocable          bool
 }
 
+// FlarePermissions are what the connections of flare's packs may do, on whichever
+// server of the cluster they connect to.
+func FlarePermissions(flare string) Permissions {
+	stream := "BURST_" + flare // comm's stream of a jetstream flare
+	return Permissions{
+		Publish: []string{
+			FlareSubjects(flare),
+			"$JS.API.STREAM.INFO." + stream,
+			"$JS.API.CONSUMER.CREATE." + stream, "$JS.API.CONSUMER.CREATE." + stream + ".>",
+			"$JS.API.CONSUMER.DURABLE.CREATE." + stream + ".>",
+			"$JS.API.CONSUMER.INFO." + stream + ".>",
+			"$JS.API.CONSUMER.MSG.NEXT." + stream + ".>",
+			"$JS.ACK." + stream + ".>",
+			"$JS.FC." + stream + ".>",
+		},
+		Subscribe: []string{FlareSubjects(flare), FlareInbox(flare) + ".>"},
+		Revocable: true, // ended with the flare
+	}
+}
+
 // A Status is how a flare or one of its workers stands.
 type Status string
 

@@ -90,7 +90,7 @@ func (g *Gateway) AuthorizeNATS(user, password string) (control.Permissions, boo
 		if !live || !hmac.Equal([]byte(password), []byte(g.credential(name))) {
 			return control.Permissions{}, false
 		}
-		return flarePermissions(name), true
+		return control.FlarePermissions(name), true
 	}
 	return control.Permissions{}, false
 }
@@ -117,24 +117,5 @@ func invokerPermissions(id string) control.Permissions {
 		},
 		Responses: true,
 		Revocable: true,
-	}
-}
-
-// flarePermissions are what the connections of flare's packs may do.
-func flarePermissions(flare string) control.Permissions {
-	stream := "BURST_" + flare // comm's stream of a jetstream flare
-	return control.Permissions{
-		Publish: []string{
-			control.FlareSubjects(flare),
-			"$JS.API.STREAM.INFO." + stream,
-			"$JS.API.CONSUMER.CREATE." + stream, "$JS.API.CONSUMER.CREATE." + stream + ".>",
-			"$JS.API.CONSUMER.DURABLE.CREATE." + stream + ".>",
-			"$JS.API.CONSUMER.INFO." + stream + ".>",
-			"$JS.API.CONSUMER.MSG.NEXT." + stream + ".>",
-			"$JS.ACK." + stream + ".>",
-			"$JS.FC." + stream + ".>",
-		},
-		Subscribe: []string{control.FlareSubjects(flare), control.FlareInbox(flare) + ".>"},
-		Revocable: true, // ended with the flare
 	}
 }

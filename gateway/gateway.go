@@ -113,6 +113,10 @@ type Options struct {
 	// TLSCert and TLSKey are the files of the HTTP listener's certificate: with them
 	// it speaks HTTPS only.
 	TLSCert, TLSKey string
+	// Replicas is the replication factor of the gateway's buckets and streams (records,
+	// functions, plugins, keys, namespaces, events, jetstream flares) in a NATS cluster;
+	// zero means 1. Three servers with JetStream lose no record with one of them.
+	Replicas int
 	// Revoked, if set, is called with a NATS user whose connections must end: the
 	// invoker of a revoked join key, a flare that ended (bus.go).
 	Revoked func(natsUser string)
@@ -299,12 +303,12 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 			g.stopTimers()
 		}
 	}()
-	st, err := openStore(ctx, g.nc, g.opts.Retention, g.opts.MaxTimeout)
+	st, err := openStore(ctx, g.nc, g.opts.Retention, g.opts.MaxTimeout, g.opts.Replicas)
 	if err != nil {
 		return err
 	}
 	g.store = st
-	if g.nsKV, g.namespaces, err = openNamespaces(ctx, st.js); err != nil {
+	if g.nsKV, g.namespaces, err = openNamespaces(ctx, st.js, g.opts.Replicas); err != nil {
 		return err
 	}
 	if moved, err := st.moveToNamespaces(ctx); err != nil {
@@ -312,7 +316,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	} else if moved > 0 {
 		g.log.Info("functions registered before namespaces moved to the default namespace", "functions", moved)
 	}
-	js, err := comm.NewJetStreamTransport(g.nc, comm.JetStreamOptions{})
+	js, err := comm.NewJetStreamTransport(g.nc, comm.JetStreamOptions{Replicas: g.opts.Replicas})
 	if err != nil {
 		return fmt.Errorf("gateway: jetstream transport: %w", err)
 	}
@@ -359,7 +363,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("gateway: listen: %w", err)
 	}
 	g.listener = ln
-	keys, watching, err := openKeys(g.base, st.js, g.opts.Auth == AuthRequired, isLoopback(ln.Addr()))
+	keys, watching, err := openKeys(g.base, st.js, g.opts.Replicas, g.opts.Auth == AuthRequired, isLoopback(ln.Addr()))
 	if err != nil {
 		ln.Close()
 		return err

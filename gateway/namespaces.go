@@ -56,9 +56,10 @@ type namespaceState struct {
 }
 
 // openNamespaces reads the namespaces, and makes the default one the first time.
-func openNamespaces(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, map[string]*namespaceState, error) {
+func openNamespaces(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, map[string]*namespaceState, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: BucketNamespaces, Description: "Burst namespaces and their limits", Storage: jetstream.FileStorage,
+		Replicas: max(replicas, 1),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("gateway: namespaces bucket: %w", err)

@@ -164,6 +164,9 @@ func (f *flare) setPlacements(ps []placement) {
 		f.packs[i].want = -1
 		f.packs[i].parts = make(map[int]bool)
 		f.rec.Packs[i] = PackRecord{Pack: pl.pack, Invoker: pl.invoker, Ranks: [2]int{pl.first, pl.end - 1}}
+		if pl.st != nil {
+			f.rec.Packs[i].Host = pl.st.hb.Host
+		}
 	}
 }
 

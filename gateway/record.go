@@ -40,10 +40,12 @@ type Record struct {
 	Results []json.RawMessage `json:"results,omitempty"`
 }
 
-// A PackRecord is where one pack runs; Ranks is its first and last rank.
+// A PackRecord is where one pack runs: its invoker and that invoker's host; Ranks is
+// its first and last rank.
 type PackRecord struct {
 	Pack    int    `json:"pack"`
 	Invoker string `json:"invoker"`
+	Host    string `json:"host,omitempty"`
 	Ranks   [2]int `json:"ranks"`
 }
 

@@ -118,7 +118,7 @@ func TestEventsSurviveBrokenConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Shutdown(context.Background())
-	st, err := openStore(context.Background(), pub, time.Hour, time.Minute)
+	st, err := openStore(context.Background(), pub, time.Hour, time.Minute, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,8 @@ type store struct {
 
 // openStore opens (or makes) the buckets and the events stream. retention is the age of
 // a flare's values; maxTimeout, the longest a flare runs, bounds how long events wait.
-func openStore(ctx context.Context, nc *nats.Conn, retention, maxTimeout time.Duration) (*store, error) {
+func openStore(ctx context.Context, nc *nats.Conn, retention, maxTimeout time.Duration, replicas int) (*store, error) {
+	replicas = max(replicas, 1)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: jetstream: %w", err)
@@ -80,7 +81,7 @@ func openStore(ctx context.Context, nc *nats.Conn, retention, maxTimeout time.Du
 		{&s.logs, BucketLogs, "Burst worker logs by flare id", retention},
 	} {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: b.name, Description: b.desc, History: 1, Storage: jetstream.FileStorage, TTL: b.ttl,
+			Bucket: b.name, Description: b.desc, History: 1, Storage: jetstream.FileStorage, TTL: b.ttl, Replicas: replicas,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: bucket %s: %w", b.name, err)
@@ -89,6 +90,7 @@ func openStore(ctx context.Context, nc *nats.Conn, retention, maxTimeout time.Du
 	}
 	s.plugins, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket: control.PluginBucket, Description: "Burst plugins by SHA-256 digest", Storage: jetstream.FileStorage,
+		Replicas: replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: bucket %s: %w", control.PluginBucket, err)
@@ -102,6 +104,7 @@ func openStore(ctx context.Context, nc *nats.Conn, retention, maxTimeout time.Du
 		Storage:     jetstream.FileStorage,
 		MaxAge:      maxTimeout + time.Hour,
 		Duplicates:  2 * time.Minute,
+		Replicas:    replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: stream %s: %w", control.EventStream, err)

@@ -74,7 +74,9 @@ func (fc *flareConns) transport(a control.Assignment) (comm.Transport, func(), e
 }
 
 func (c *flareConn) connect(url, ca string, a control.Assignment) {
-	opts := []nats.Option{nats.Name("burst-flare-" + a.Flare), nats.MaxReconnects(-1)}
+	// The server given, and no other: another server of the cluster does not know the
+	// flare's credential.
+	opts := []nats.Option{nats.Name("burst-flare-" + a.Flare), nats.MaxReconnects(-1), nats.IgnoreDiscoveredServers()}
 	if ca != "" {
 		opts = append(opts, nats.RootCAs(ca))
 	}

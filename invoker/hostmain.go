@@ -183,7 +183,7 @@ type hostedPack struct {
 // reachNATS connects to the NATS server at url without a credential: a closed server
 // that refuses it was reached all the same.
 func reachNATS(url, ca string) error {
-	opts := []nats.Option{nats.Name("burst-host-check"), nats.MaxReconnects(0)}
+	opts := []nats.Option{nats.Name("burst-host-check"), nats.MaxReconnects(0), nats.IgnoreDiscoveredServers()}
 	if ca != "" {
 		opts = append(opts, nats.RootCAs(ca))
 	}

@@ -2,6 +2,7 @@ package invoker
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -107,6 +108,10 @@ type Options struct {
 	// needs it, since its own connection may not reach flares' subjects. Function hosts
 	// always connect as the flare.
 	FlareConns bool
+	// Revoked, when set, is called with a flare's NATS user once the invoker holds no
+	// pack of it any more: an invoker whose node embeds a server (AuthorizeNATS) ends
+	// the flare's connections there with it.
+	Revoked func(user string)
 }
 
 // An Invoker runs the packs that the gateway assigns to it, one goroutine per rank.
@@ -145,9 +150,10 @@ type Invoker struct {
 
 // runningPack is what the invoker keeps of a pack it runs.
 type runningPack struct {
-	cancel context.CancelCauseFunc
-	ranks  int
-	pack   *comm.Pack // once set up, unless it runs in a function host
+	cancel     context.CancelCauseFunc
+	ranks      int
+	credential string     // the flare's, for AuthorizeNATS
+	pack       *comm.Pack // once set up, unless it runs in a function host
 }
 
 // New checks opts and returns an invoker ready to Start.
@@ -669,7 +675,7 @@ func (inv *Invoker) admit(a control.Assignment, ranks int) (*runningPack, contex
 	}
 	ctx, cancel := context.WithCancelCause(inv.base)
 	ctx, stop := context.WithTimeoutCause(ctx, time.Duration(a.Timeout)+deadlineSlack, ErrTimedOut)
-	rp := &runningPack{ranks: ranks, cancel: func(err error) {
+	rp := &runningPack{ranks: ranks, credential: a.Credential, cancel: func(err error) {
 		cancel(err)
 		stop()
 	}}
@@ -679,16 +685,49 @@ func (inv *Invoker) admit(a control.Assignment, ranks int) (*runningPack, contex
 	return rp, ctx, nil
 }
 
+// AuthorizeNATS lets a flare's connection into the NATS server of the invoker's own
+// node (an invoker that embeds a routed server): user flare:<id> with the credential of
+// an assignment of that flare that the invoker holds. Only the function hosts of this
+// invoker connect there; the gateway's servers let in everyone else.
+func (inv *Invoker) AuthorizeNATS(user, password string) (control.Permissions, bool) {
+	kind, flare, _ := strings.Cut(user, ":")
+	if kind != "flare" || password == "" {
+		return control.Permissions{}, false
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	for k, rp := range inv.packs {
+		if k.Flare == flare && hmac.Equal([]byte(password), []byte(rp.credential)) {
+			return control.FlarePermissions(flare), true
+		}
+	}
+	return control.Permissions{}, false
+}
+
 // release forgets a pack: once it ran, or when it could not be set up.
 func (inv *Invoker) release(a control.Assignment, rp *runningPack) {
 	rp.cancel(context.Canceled)
 	inv.mu.Lock()
-	defer inv.mu.Unlock()
 	k := control.PackRef{Flare: a.Flare, Pack: a.Pack}
 	if inv.packs[k] == rp {
 		delete(inv.packs, k)
 		inv.used -= rp.ranks
 	}
+	last := !inv.holds(a.Flare)
+	inv.mu.Unlock()
+	if last && inv.opts.Revoked != nil {
+		inv.opts.Revoked(control.FlareUser(a.Flare))
+	}
+}
+
+// holds reports whether the invoker runs a pack of flare. Called with inv.mu held.
+func (inv *Invoker) holds(flare string) bool {
+	for k := range inv.packs {
+		if k.Flare == flare {
+			return true
+		}
+	}
+	return false
 }
 
 // listPacks answers which packs the invoker runs or still owes events of: a gateway that

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/burstgo/burst/cluster"
+	"github.com/burstgo/burst/cluster/clustertest"
 	"github.com/burstgo/burst/control"
 	"github.com/burstgo/burst/functions/examples"
 	"github.com/nats-io/nats-server/v2/server"
@@ -296,7 +296,7 @@ func TestService(t *testing.T) {
 // back.
 func TestEventsOutliveServer(t *testing.T) {
 	dir := t.TempDir()
-	port := freePort(t)
+	port := clustertest.FreePort(t)
 	start := func() *server.Server {
 		srv, err := cluster.RunServer(cluster.ServerOptions{Port: port, StoreDir: dir})
 		if err != nil {
@@ -349,14 +349,4 @@ func TestEventsOutliveServer(t *testing.T) {
 	if pe.ended.Status != control.StatusSucceeded || len(pe.workers) != 1 || pe.workers[0].Rank != 1 {
 		t.Fatalf("pack after the restart: %+v, workers %+v", pe.ended, pe.workers)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

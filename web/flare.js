@@ -152,8 +152,9 @@ export async function flareView(main, { id, signal }) {
         body = h("div", { class: "progress small" }, statuses.filter((s) => n[s]).map((s) =>
           h("span", { class: "seg s-" + s, style: "width:" + (100 * n[s] / states.length) + "%", title: count(n[s]) + " packs " + s })));
       }
+      const host = packs[0].host && packs[0].host !== inv ? " on " + packs[0].host : "";
       return h("article", { class: "invoker", dataset: { invoker: inv } },
-        h("h3", {}, inv), h("p", { class: "muted" }, count(packs.length) + " packs, " + count(workers) + " workers"), body);
+        h("h3", {}, inv), h("p", { class: "muted" }, count(packs.length) + " packs, " + count(workers) + " workers" + host), body);
     }));
     fill(packTable, ...rec.packs.slice(0, 1000).map((p) => {
       const ws = (rec.workers || []).slice(p.ranks[0], p.ranks[1] + 1);

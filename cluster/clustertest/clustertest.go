@@ -1,5 +1,5 @@
 // Package clustertest makes what tests of TLS need: a certificate authority of their own,
-// and certificates it signs for loopback, as files.
+// and certificates it signs for loopback and the addresses a test gives, as files.
 package clustertest
 
 import (
@@ -51,9 +51,10 @@ func NewCA(t testing.TB) *CA {
 	return ca
 }
 
-// Issue signs a certificate for 127.0.0.1 and localhost, good for a server and a
-// client (routes present theirs both ways), and returns its certificate and key files.
-func (ca *CA) Issue(t testing.TB, name string) (certFile, keyFile string) {
+// Issue signs a certificate for 127.0.0.1, localhost and the addresses ips, good for a
+// server and a client (routes present theirs both ways), and returns its certificate and
+// key files.
+func (ca *CA) Issue(t testing.TB, name string, ips ...net.IP) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -65,7 +66,7 @@ func (ca *CA) Issue(t testing.TB, name string) (certFile, keyFile string) {
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		IPAddresses: append([]net.IP{net.IPv4(127, 0, 0, 1)}, ips...), DNSNames: []string{"localhost"},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -85,4 +86,15 @@ func (ca *CA) write(t testing.TB, name, kind string, der []byte) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -4,25 +4,15 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/burstgo/burst/cluster/clustertest"
 	"github.com/burstgo/burst/gateway"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // benchPair runs the original's two-terminal pair workflow: two `burst bench`
 // processes, one per group, that find each other through the NATS server at url.
@@ -64,13 +54,13 @@ func checkPairOutput(t *testing.T, outs [2]string) {
 }
 
 func TestBenchPairEmbedded(t *testing.T) {
-	checkPairOutput(t, benchPair(t, "nats://127.0.0.1:"+strconv.Itoa(freePort(t)), true))
+	checkPairOutput(t, benchPair(t, "nats://127.0.0.1:"+strconv.Itoa(clustertest.FreePort(t)), true))
 }
 
 // TestBenchAgainstServe: the bus of `burst serve` is closed, and the benchmark says so
 // and what to do instead.
 func TestBenchAgainstServe(t *testing.T) {
-	port := freePort(t)
+	port := clustertest.FreePort(t)
 	cfg, err := loadConfig([]string{"BURST_HTTP_ADDR=127.0.0.1:0", "BURST_NATS_PORT=" + strconv.Itoa(port), "BURST_DATA_DIR=" + t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

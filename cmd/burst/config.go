@@ -40,12 +40,21 @@ type config struct {
 	Isolation string `env:"ISOLATION" envDefault:"process"`
 	// MaxHosts bounds the invoker's function hosts.
 	MaxHosts int `env:"MAX_HOSTS" envDefault:"64"`
-	// Clustering of the embedded NATS server, for several hosts.
+	// Clustering of the embedded NATS server, for several hosts: its name in the
+	// cluster (JetStream wants it unique and stable; empty means the host name), the
+	// route listener, the routes to the others, and the replicas of the gateway's
+	// buckets and streams (0: three when there are three servers or more, else one).
+	NATSName    string   `env:"NATS_NAME"`
 	ClusterName string   `env:"NATS_CLUSTER_NAME" envDefault:"burst"`
+	ClusterHost string   `env:"NATS_CLUSTER_HOST" envDefault:"0.0.0.0"`
 	ClusterPort int      `env:"NATS_CLUSTER_PORT"`
 	Routes      []string `env:"NATS_ROUTES" envSeparator:","`
-	LogLevel    string   `env:"LOG_LEVEL" envDefault:"info"`
-	LogFormat   string   `env:"LOG_FORMAT" envDefault:"text"`
+	Replicas    int      `env:"REPLICAS"`
+	// localNATS is set by `burst invoker` for a server of its own: on loopback, its
+	// client URL kept from the cluster's clients.
+	localNATS bool
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
 	// ShutdownTimeout bounds a graceful shutdown.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	// FlareTimeout is a flare's timeout when its request gives none.
@@ -123,12 +132,33 @@ func (c *config) natsFlags(fs *pflag.FlagSet, embedded bool) {
 	fs.StringVar(&c.NATSURL, "nats", c.NATSURL, "URL of the NATS cluster to join, instead of embedding a server (BURST_NATS_URL)")
 	fs.IntVar(&c.NATSPort, "nats-port", c.NATSPort, "client port of the embedded NATS server; -1 picks a free one (BURST_NATS_PORT)")
 	fs.StringVar(&c.NATSHost, "nats-host", c.NATSHost, "client host of the embedded NATS server (BURST_NATS_HOST)")
+	fs.StringVar(&c.NATSCA, "nats-ca", c.NATSCA, "CA file that function hosts check the NATS certificate against, and routes each other's (BURST_NATS_CA)")
+	c.clusterFlags(fs)
+	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "replicas of the records, functions, keys and streams in a NATS cluster; 0: 3 with 3 servers or more, else 1 (BURST_REPLICAS)")
+}
+
+// clusterFlags bind the embedded server's clustering: routes to the other nodes'
+// servers, over TLS.
+func (c *config) clusterFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.NATSName, "nats-name", c.NATSName, "name of the embedded NATS server in the cluster, unique and stable; empty for the host name (BURST_NATS_NAME)")
 	fs.IntVar(&c.ClusterPort, "nats-cluster-port", c.ClusterPort, "route port of the embedded NATS server, to cluster it; 0 for none (BURST_NATS_CLUSTER_PORT)")
+	fs.StringVar(&c.ClusterHost, "nats-cluster-host", c.ClusterHost, "host of the route listener (BURST_NATS_CLUSTER_HOST)")
 	fs.StringVar(&c.ClusterName, "nats-cluster-name", c.ClusterName, "NATS cluster name (BURST_NATS_CLUSTER_NAME)")
 	fs.StringSliceVar(&c.Routes, "nats-routes", c.Routes, "routes to other NATS servers, nats://host:port (BURST_NATS_ROUTES)")
 	fs.StringVar(&c.NATSTLSCert, "nats-tls-cert", c.NATSTLSCert, "certificate file of the embedded NATS server: its client port and routes speak TLS only (BURST_NATS_TLS_CERT)")
 	fs.StringVar(&c.NATSTLSKey, "nats-tls-key", c.NATSTLSKey, "key file of --nats-tls-cert (BURST_NATS_TLS_KEY)")
-	fs.StringVar(&c.NATSCA, "nats-ca", c.NATSCA, "CA file that function hosts check the NATS certificate against, and routes each other's (BURST_NATS_CA)")
+}
+
+// replicas is the replication factor of the gateway's buckets and streams: as set, or
+// three with three servers or more (this one and its routes), else one.
+func (c *config) replicas() int {
+	if c.Replicas > 0 || c.NATSURL != "" {
+		return max(c.Replicas, 1)
+	}
+	if c.ClusterPort != 0 && len(c.Routes)+1 >= 3 {
+		return 3
+	}
+	return 1
 }
 
 func (c *config) invokerFlags(fs *pflag.FlagSet) {
@@ -179,6 +209,8 @@ func (c *config) check() error {
 		// A route is a server's, not a user's: without certificates checked against a
 		// CA, any server that reaches the port would join and see every message.
 		return errors.New("routes need TLS: give --nats-tls-cert, --nats-tls-key and --nats-ca with --nats-cluster-port")
+	case c.Replicas < 0 || c.Replicas > 5:
+		return fmt.Errorf("replicas %d: want 1 to 5, or 0 for the default", c.Replicas)
 	case len(c.Routes) > 0 && c.ClusterPort == 0 && c.NATSURL == "":
 		// The embedded server routes only from a cluster port of its own.
 		return errors.New("nats routes need a cluster port: give --nats-cluster-port (BURST_NATS_CLUSTER_PORT)")

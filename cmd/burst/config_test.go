@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"strings"
 	"testing"
@@ -76,6 +77,7 @@ func TestConfigCheck(t *testing.T) {
 		{"routes without a CA", func(c *config) { c.ClusterPort, c.NATSTLSCert, c.NATSTLSKey = 6222, "c.pem", "k.pem" }},
 		{"a certificate without its key", func(c *config) { c.NATSTLSCert = "c.pem" }},
 		{"auth of another kind", func(c *config) { c.Auth = "sometimes" }},
+		{"replicas beyond five", func(c *config) { c.Replicas = 7 }},
 	}
 	if err := good.check(); err != nil {
 		t.Fatalf("defaults refused: %v", err)
@@ -92,9 +94,53 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("%s: accepted", tt.name)
 		}
 	}
+	// Replicas: three with three servers (this one and two routes), else one.
+	for _, tc := range []struct {
+		edit func(c *config)
+		want int
+	}{
+		{func(c *config) {}, 1},
+		{func(c *config) { c.Routes = []string{"nats://b:6222"} }, 1},
+		{func(c *config) { c.Routes = []string{"nats://b:6222", "nats://c:6222"} }, 3},
+		{func(c *config) { c.Routes, c.Replicas = []string{"nats://b:6222", "nats://c:6222"}, 1 }, 1},
+	} {
+		c := routed
+		tc.edit(&c)
+		if got := c.replicas(); got != tc.want {
+			t.Errorf("%d routes, --replicas %d: %d replicas, want %d", len(c.Routes), c.Replicas, got, tc.want)
+		}
+	}
 	for _, bad := range []config{{LogLevel: "loud", LogFormat: "text"}, {LogLevel: "info", LogFormat: "xml"}} {
 		if _, err := bad.logger(io.Discard); err == nil {
 			t.Errorf("logger %+v accepted", bad)
+		}
+	}
+}
+
+// TestInvokerWays: an invoker joins a server or embeds one routed to the others, and
+// says so when given both or neither.
+func TestInvokerWays(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "give --nats"},
+		{[]string{"--nats", "nats://a:4222", "--nats-cluster-port", "6222"}, "not both"},
+		{[]string{"--nats-cluster-port", "6222"}, "--nats-routes"},
+	} {
+		var errOut bytes.Buffer
+		code := run(t.Context(), append([]string{"invoker", "--data", t.TempDir(), "--http", ""}, tc.args...), nil, io.Discard, &errOut)
+		if code == 0 || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("invoker %v: exit %d, %q; want an error naming %q", tc.args, code, errOut.String(), tc.want)
+		}
+	}
+	var out bytes.Buffer
+	if code := run(t.Context(), []string{"gateway", "--help"}, nil, &out, io.Discard); code != 0 {
+		t.Fatalf("gateway --help: exit %d", code)
+	}
+	for _, want := range []string{"--nats-cluster-port int", "--nats-routes strings", "--nats-name string", "--replicas int"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("gateway help does not name %q", want)
 		}
 	}
 }

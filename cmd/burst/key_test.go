@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/burstgo/burst/cluster/clustertest"
 )
 
 // burstCmd runs `burst args...` in this process with environ and returns its exit
@@ -83,7 +85,7 @@ func TestKeyCommands(t *testing.T) {
 // request needs a key from the start, and the log says where the first admin key is.
 func TestServeBeyondLoopbackEnforcesKeys(t *testing.T) {
 	dir := t.TempDir()
-	port := freePort(t)
+	port := clustertest.FreePort(t)
 	p := start(t, "serve", "--http", fmt.Sprintf("0.0.0.0:%d", port), "--nats-port", "-1", "--data", dir)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitHTTP(t, url+"/readyz")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/burstgo/burst/cluster"
 	"github.com/burstgo/burst/control"
@@ -68,15 +69,22 @@ func startNode(cfg config, log *slog.Logger) (*node, error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	n.auth = cluster.NewAuth()
+	name := cfg.NATSName
+	if name == "" && cfg.ClusterPort != 0 {
+		// JetStream's cluster knows its servers by name: keep it across restarts.
+		name, _ = os.Hostname()
+	}
 	srv, err := cluster.RunServer(cluster.ServerOptions{
 		Auth:        n.auth,
+		Name:        name,
 		Host:        cfg.NATSHost,
 		Port:        cfg.NATSPort,
 		StoreDir:    filepath.Join(cfg.DataDir, "nats"),
 		ClusterName: cfg.ClusterName,
-		ClusterHost: cfg.NATSHost,
+		ClusterHost: cfg.ClusterHost,
 		ClusterPort: cfg.ClusterPort,
 		Routes:      cfg.Routes,
+		NoAdvertise: cfg.localNATS,
 		CertFile:    cfg.NATSTLSCert,
 		KeyFile:     cfg.NATSTLSKey,
 		CAFile:      cfg.NATSCA,
@@ -148,6 +156,11 @@ func (n *node) startGateway(ctx context.Context, leaveRunning bool) (*gateway.Ga
 	if err != nil {
 		return nil, err
 	}
+	if n.srv != nil && n.cfg.ClusterPort != 0 {
+		if err := n.waitJetStream(ctx, nc); err != nil {
+			return nil, err
+		}
+	}
 	tmp := filepath.Join(n.cfg.DataDir, "tmp")
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
@@ -169,6 +182,7 @@ func (n *node) startGateway(ctx context.Context, leaveRunning bool) (*gateway.Ga
 		KeyFile:        filepath.Join(n.cfg.DataDir, "admin.key"),
 		TLSCert:        n.cfg.TLSCert,
 		TLSKey:         n.cfg.TLSKey,
+		Replicas:       n.cfg.replicas(),
 	})
 	if err != nil {
 		return nil, err
@@ -184,25 +198,58 @@ func (n *node) startGateway(ctx context.Context, leaveRunning bool) (*gateway.Ga
 	return gw, nil
 }
 
-func (n *node) startInvoker(ctx context.Context) (*invoker.Invoker, error) {
+// jetStreamWait bounds how long a clustered node waits for JetStream's cluster: the
+// other servers may start later, in any order.
+const jetStreamWait = 5 * time.Minute
+
+// waitJetStream waits until the cluster's JetStream answers: a leader needs a quorum of
+// its servers, so a node that starts first waits for the others.
+func (n *node) waitJetStream(ctx context.Context, nc *nats.Conn) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(jetStreamWait)
+	for said := false; ; {
+		try, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := js.AccountInfo(try)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case time.Now().After(deadline):
+			return fmt.Errorf("JetStream of the NATS cluster did not answer within %s (are a majority of its servers up and routed?): %w", jetStreamWait, err)
+		case !said:
+			n.log.Info("waiting for the NATS cluster's JetStream: a majority of its servers must be up", "routes", n.cfg.Routes, "err", err)
+			said = true
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// startInvoker starts the invoker; alone on an embedded server (`burst invoker` with a
+// server of its own), it also lets its flares' connections into that server.
+func (n *node) startInvoker(ctx context.Context, alone bool) (*invoker.Invoker, error) {
 	id, err := invokerID(n.cfg)
 	if err != nil {
 		return nil, err
 	}
-	var opts []nats.Option
+	var natsOpts []nats.Option
 	if n.srv == nil && n.cfg.Credentials != "" {
 		key, err := os.ReadFile(n.cfg.Credentials)
 		if err != nil {
 			return nil, fmt.Errorf("join key: %w", err)
 		}
-		opts = append(opts, nats.UserInfo(control.InvokerUser(id), strings.TrimSpace(string(key))),
+		natsOpts = append(natsOpts, nats.UserInfo(control.InvokerUser(id), strings.TrimSpace(string(key))),
 			nats.CustomInboxPrefix(control.InvokerInbox(id)))
 	}
-	nc, err := n.connect("burst-invoker", opts...)
+	nc, err := n.connect("burst-invoker", natsOpts...)
 	if err != nil {
 		return nil, err
 	}
-	inv, err := invoker.New(invoker.Options{
+	opts := invoker.Options{
 		ID:         id,
 		Conn:       nc,
 		Functions:  examples.Builtins(),
@@ -215,9 +262,17 @@ func (n *node) startInvoker(ctx context.Context) (*invoker.Invoker, error) {
 		Slots:      n.cfg.Slots,
 		CacheDir:   filepath.Join(n.cfg.DataDir, "plugins"),
 		Logger:     n.log.With("component", "invoker"),
-	})
+	}
+	own := alone && n.srv != nil
+	if own {
+		opts.Revoked = n.auth.Disconnect
+	}
+	inv, err := invoker.New(opts)
 	if err != nil {
 		return nil, err
+	}
+	if own {
+		n.auth.SetAuthorizer(inv.AuthorizeNATS)
 	}
 	if err := inv.Start(ctx); err != nil {
 		return nil, err

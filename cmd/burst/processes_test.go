@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/burstgo/burst/cluster/clustertest"
 	"github.com/burstgo/burst/control"
 	"github.com/burstgo/burst/gateway"
 )
@@ -216,7 +217,7 @@ func TestGatewayKilledUnderAFlare(t *testing.T) {
 		t.Skip("runs processes for several seconds")
 	}
 	dir := t.TempDir()
-	natsPort, httpPort := freePort(t), freePort(t)
+	natsPort, httpPort := clustertest.FreePort(t), clustertest.FreePort(t)
 	api := "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	gatewayArgs := []string{"gateway", "--data", filepath.Join(dir, "gateway"), "--http", "127.0.0.1:" + strconv.Itoa(httpPort),
 		"--nats-port", strconv.Itoa(natsPort)}
@@ -229,7 +230,7 @@ func TestGatewayKilledUnderAFlare(t *testing.T) {
 		t.Errorf("an invoker without a join key: exit %d, %q", code, errOut)
 	}
 	adminKey(t, api)
-	invHTTP := "http://127.0.0.1:" + strconv.Itoa(freePort(t))
+	invHTTP := "http://127.0.0.1:" + strconv.Itoa(clustertest.FreePort(t))
 	start(t, "invoker", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", natsPort), "--data", filepath.Join(dir, "invoker"), "--slots", "64",
 		"--invoker-id", "inv", "--credentials", joinKeyFile(t, api, "inv"), "--http", strings.TrimPrefix(invHTTP, "http://"))
 	waitHTTP(t, api+"/readyz")
@@ -274,7 +275,7 @@ func TestServeKilledUnderAFlare(t *testing.T) {
 		t.Skip("runs processes for several seconds")
 	}
 	dir := t.TempDir()
-	httpPort := freePort(t)
+	httpPort := clustertest.FreePort(t)
 	api := "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	args := []string{"serve", "--data", dir, "--http", "127.0.0.1:" + strconv.Itoa(httpPort), "--nats-port", "-1"}
 	serve := start(t, args...)
@@ -364,7 +365,7 @@ func request[T any](t *testing.T, method, url string, body []byte, want int) T {
 // still ends it cleanly, without waiting out its shutdown timeout.
 func TestServeSurvivesHostileFunctions(t *testing.T) {
 	bin, plugin := realPlugin(t, "hostile")
-	httpPort := freePort(t)
+	httpPort := clustertest.FreePort(t)
 	api := "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	data := t.TempDir()
 	serve := startBinary(t, bin, "serve", "--data", data, "--http", "127.0.0.1:"+strconv.Itoa(httpPort), "--nats-port", "-1",

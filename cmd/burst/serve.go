@@ -36,7 +36,7 @@ A restart on the same data directory keeps functions and flare records.`,
 // called once the gateway serves.
 func runServe(ctx context.Context, cfg config, logOut io.Writer, ready func(*gateway.Gateway)) error {
 	return runNode(ctx, cfg, logOut, func(ctx context.Context, n *node) (func(context.Context) error, error) {
-		inv, err := n.startInvoker(ctx)
+		inv, err := n.startInvoker(ctx, false)
 		if err != nil {
 			return nil, err
 		}

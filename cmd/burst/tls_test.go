@@ -28,7 +28,7 @@ func TestServeTLS(t *testing.T) {
 	bin, plugin := realPlugin(t, "pingpong")
 	ca := clustertest.NewCA(t)
 	cert, key := ca.Issue(t, "node")
-	httpPort, natsPort := freePort(t), freePort(t)
+	httpPort, natsPort := clustertest.FreePort(t), clustertest.FreePort(t)
 	api := "https://127.0.0.1:" + strconv.Itoa(httpPort)
 	startBinary(t, bin, "serve", "--data", t.TempDir(), "--http", "127.0.0.1:"+strconv.Itoa(httpPort),
 		"--tls-cert", cert, "--tls-key", key, "--nats-port", strconv.Itoa(natsPort),

@@ -1,0 +1,148 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/burstgo/burst/cluster/clustertest"
+)
+
+// TestThreeServers routes three embedded servers over TLS, as three nodes would: a
+// message crosses from one to another, a bucket of three replicas keeps every value and
+// takes new ones with one server gone, and a server without a certificate of the CA is
+// not let into the cluster.
+func TestThreeServers(t *testing.T) {
+	ca := clustertest.NewCA(t)
+	ports := make([]int, 3)
+	for i := range ports {
+		ports[i] = clustertest.FreePort(t)
+	}
+	routes := func(skip int) []string {
+		var rs []string
+		for i, p := range ports {
+			if i != skip {
+				rs = append(rs, "nats://127.0.0.1:"+strconv.Itoa(p))
+			}
+		}
+		return rs
+	}
+	servers := make([]*server.Server, 3)
+	for i := range servers {
+		cert, key := ca.Issue(t, fmt.Sprintf("n%d", i))
+		s, err := RunServer(ServerOptions{
+			Name: fmt.Sprintf("n%d", i), Port: -1, StoreDir: filepath.Join(t.TempDir(), "js"),
+			ClusterName: "burst", ClusterHost: "127.0.0.1", ClusterPort: ports[i], Routes: routes(i),
+			CertFile: cert, KeyFile: key, CAFile: ca.File,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers[i] = s
+		t.Cleanup(s.Shutdown)
+	}
+	for _, s := range servers {
+		waitFor(t, "the routes", func() bool { return s.NumRoutes() >= 2 })
+	}
+	conns := make([]*nats.Conn, 3)
+	for i, s := range servers {
+		nc, err := ConnectInProcess(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		conns[i] = nc
+	}
+
+	// Core NATS across the routes.
+	sub, err := conns[2].SubscribeSync("burst.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns[2].Flush()
+	waitFor(t, "the interest to reach n0", func() bool {
+		conns[0].Publish("burst.test", []byte("over the route"))
+		m, err := sub.NextMsg(100 * time.Millisecond)
+		return err == nil && string(m.Data) == "over the route"
+	})
+
+	// JetStream, three replicas.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	js, _ := jetstream.New(conns[0])
+	var kv jetstream.KeyValue
+	waitFor(t, "JetStream's cluster", func() bool {
+		// Each try its own deadline: a request made before the cluster has a leader
+		// goes unanswered.
+		try, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		kv, err = js.CreateKeyValue(try, jetstream.KeyValueConfig{Bucket: "records", Replicas: 3, Storage: jetstream.FileStorage})
+		return err == nil
+	})
+	for i := range 10 {
+		if _, err := kv.Put(ctx, fmt.Sprint("k", i), []byte(fmt.Sprint("v", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	servers[2].Shutdown()
+	js1, _ := jetstream.New(conns[1])
+	var kv1 jetstream.KeyValue
+	waitFor(t, "the bucket with one server gone", func() bool {
+		try, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		kv1, err = js1.KeyValue(try, "records")
+		return err == nil
+	})
+	for i := range 10 {
+		var e jetstream.KeyValueEntry
+		waitFor(t, "a value with one server gone", func() bool {
+			try, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			e, err = kv1.Get(try, fmt.Sprint("k", i))
+			return err == nil
+		})
+		if string(e.Value()) != fmt.Sprint("v", i) {
+			t.Errorf("k%d = %q", i, e.Value())
+		}
+	}
+	waitFor(t, "a new value with one server gone", func() bool {
+		try, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err := kv1.Put(try, "after", []byte("the loss"))
+		return err == nil
+	})
+
+	// A server whose certificate another CA signed is refused as a route.
+	other := clustertest.NewCA(t)
+	cert, key := other.Issue(t, "stranger")
+	s, err := RunServer(ServerOptions{
+		Name: "stranger", Port: -1, ClusterName: "burst", ClusterHost: "127.0.0.1", ClusterPort: clustertest.FreePort(t),
+		Routes: routes(-1)[:1], CertFile: cert, KeyFile: key, CAFile: other.File,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	time.Sleep(time.Second)
+	if n := s.NumRoutes(); n != 0 {
+		t.Errorf("a server of another CA has %d routes", n)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

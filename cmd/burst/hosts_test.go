@@ -1,0 +1,233 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/burstgo/burst/cluster/clustertest"
+	"github.com/burstgo/burst/control"
+	"github.com/burstgo/burst/gateway"
+)
+
+// network is hosts of a test: Linux network namespaces, each with one interface on a
+// bridge of the test's own, addresses 198.18.0.1, .2, ... of the benchmarking range
+// (RFC 2544), routed nowhere. The test itself reaches them from the bridge's 198.18.0.254.
+type network struct {
+	t      *testing.T
+	suffix string
+	hosts  []string // namespace names
+}
+
+// newNetwork makes n hosts, or skips the test where it cannot (not root, no ip); with
+// CI=true that is a failure.
+func newNetwork(t *testing.T, n int) *network {
+	t.Helper()
+	_, err := exec.LookPath("ip")
+	if os.Geteuid() != 0 || err != nil {
+		why := "network namespaces need root and ip (apt-get install -y iproute2)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(why)
+		}
+		t.Skip(why)
+	}
+	nw := &network{t: t, suffix: strconv.Itoa(os.Getpid() % 100000)}
+	bridge := "bbr" + nw.suffix
+	t.Cleanup(func() {
+		for _, h := range nw.hosts {
+			exec.Command("ip", "netns", "del", h).Run()
+		}
+		exec.Command("ip", "link", "del", bridge).Run()
+	})
+	nw.ip("link", "add", bridge, "type", "bridge")
+	nw.ip("addr", "add", "198.18.0.254/24", "dev", bridge)
+	nw.ip("link", "set", bridge, "up")
+	for i := 1; i <= n; i++ {
+		ns := fmt.Sprintf("burst-h%d-%s", i, nw.suffix)
+		nw.hosts = append(nw.hosts, ns)
+		nw.ip("netns", "add", ns)
+		nw.ip("link", "add", nw.link(i-1), "type", "veth", "peer", "name", "bp"+strconv.Itoa(i)+nw.suffix)
+		nw.ip("link", "set", "bp"+strconv.Itoa(i)+nw.suffix, "netns", ns)
+		nw.ip("link", "set", nw.link(i-1), "master", bridge)
+		nw.ip("link", "set", nw.link(i-1), "up")
+		nw.ip("-n", ns, "link", "set", "bp"+strconv.Itoa(i)+nw.suffix, "name", "eth0")
+		nw.ip("-n", ns, "addr", "add", nw.addr(i-1)+"/24", "dev", "eth0")
+		nw.ip("-n", ns, "link", "set", "eth0", "up")
+		nw.ip("-n", ns, "link", "set", "lo", "up")
+	}
+	return nw
+}
+
+func (nw *network) ip(args ...string) {
+	nw.t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		nw.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// addr is host i's address; link is the name of its cable's end on the bridge.
+func (nw *network) addr(i int) string { return "198.18.0." + strconv.Itoa(i+1) }
+func (nw *network) link(i int) string { return "bv" + strconv.Itoa(i+1) + nw.suffix }
+
+// start runs `burst args...` on host i.
+func (nw *network) start(i int, args ...string) *proc {
+	nw.t.Helper()
+	return startBinary(nw.t, "ip", append([]string{"netns", "exec", nw.hosts[i], os.Args[0]}, args...)...)
+}
+
+// TestSeveralHosts runs Burst on three hosts, each the real binary with a NATS server of
+// its own routed to the others over TLS: a gateway on the first, an invoker of 4 slots on
+// each of the others. Flares whose packs span the two invokers compute what they compute
+// on one host (allreduce and all-to-all across the routes); cutting one invoker's cable
+// fails its flare, naming it, and frees the other's slots; the rest of the cluster serves
+// on, with every record (three replicas, two servers left).
+func TestSeveralHosts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three hosts")
+	}
+	nw := newNetwork(t, 3)
+	ca := clustertest.NewCA(t)
+	node := func(i int, name string) []string {
+		var routes []string
+		for j := range 3 {
+			if j != i {
+				routes = append(routes, "nats://"+nw.addr(j)+":6222")
+			}
+		}
+		cert, key := ca.Issue(t, name, net.ParseIP(nw.addr(i)))
+		return []string{"--data", filepath.Join(t.TempDir(), name), "--nats-name", name,
+			"--nats-cluster-port", "6222", "--nats-cluster-host", nw.addr(i), "--nats-routes", strings.Join(routes, ","),
+			"--nats-tls-cert", cert, "--nats-tls-key", key, "--nats-ca", ca.File}
+	}
+	gw := node(0, "gateway")
+	data := gw[1]
+	api := "http://" + nw.addr(0) + ":8080"
+	nw.start(0, append([]string{"gateway", "--http", nw.addr(0) + ":8080", "--nats-host", nw.addr(0)}, gw...)...)
+	for i, id := range []string{"host-b", "host-c"} {
+		nw.start(i+1, append([]string{"invoker", "--invoker-id", id, "--slots", "4", "--http", nw.addr(i+1) + ":8081"}, node(i+1, id)...)...)
+	}
+	// Beyond loopback, keys are on from the start: the gateway wrote the first one.
+	var key []byte
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var err error
+		if key, err = os.ReadFile(filepath.Join(data, "admin.key")); err == nil && len(key) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no admin key from the gateway: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	apiKeys.Store(api, strings.TrimSpace(string(key)))
+	waitHTTP(t, api+"/readyz")
+	eventuallyT(t, "both invokers", func() bool {
+		return len(getJSON[struct{ Invokers []gateway.InvokerInfo }](t, api+"/invokers").Invokers) == 2
+	})
+
+	// Allreduce across the hosts: k-means in two packs of 4 (one per invoker) and in 8
+	// packs of one agree.
+	kmeans := func(g int) gateway.Record {
+		return request[gateway.Record](t, "POST", api+"/flares?wait=true", fmt.Appendf(nil,
+			`{"function":"kmeans","size":8,"granularity":%d,"input":{"k":4,"generate":{"points":20000,"seed":7},"iterations":10}}`, g), http.StatusOK)
+	}
+	wide, narrow := kmeans(4), kmeans(1)
+	for _, rec := range []gateway.Record{wide, narrow} {
+		if rec.Status != control.StatusSucceeded || rec.Comm.RemoteBytes == 0 {
+			t.Fatalf("kmeans g=%d: %s %q, %d remote bytes", rec.Granularity, rec.Status, rec.Error, rec.Comm.RemoteBytes)
+		}
+	}
+	if wide.Packs[0].Invoker == wide.Packs[1].Invoker || wide.Packs[0].Host == "" {
+		t.Errorf("packs %+v: want one on each invoker, with its host", wide.Packs)
+	}
+	if a, b := centroids(t, wide), centroids(t, narrow); !near(a, b) {
+		t.Errorf("centroids of 2 packs %v, of 8 packs %v", a, b)
+	}
+	// All-to-all across the hosts: TeraSort checks its own output.
+	sorted := request[gateway.Record](t, "POST", api+"/flares?wait=true",
+		[]byte(`{"function":"terasort","size":8,"granularity":4,"input":{"generate":{"records":200000,"seed":3}}}`), http.StatusOK)
+	var total struct {
+		Total struct {
+			Records     int64
+			Sorted      bool
+			Permutation bool
+		}
+	}
+	if sorted.Status == control.StatusSucceeded {
+		json.Unmarshal(sorted.Results[0], &total)
+	}
+	if !total.Total.Sorted || !total.Total.Permutation || total.Total.Records != 200000 {
+		t.Errorf("terasort across hosts: %s %q, %s", sorted.Status, sorted.Error, sorted.Results[0])
+	}
+
+	// Cut host-c's cable under a flare on both invokers.
+	long := postFlare(t, api, `{"function":"sleep","size":8,"granularity":4,"input":"1m"}`)
+	waitRunning(t, api, long.ID)
+	cut := time.Now()
+	nw.ip("link", "set", nw.link(2), "down")
+	failed := waitEnded(t, api, long.ID)
+	t.Logf("the flare failed %s after the cut: %s", time.Since(cut).Round(time.Millisecond), failed.Error)
+	if failed.Status != control.StatusFailed || !strings.Contains(failed.Error, "host-c") {
+		t.Errorf("flare on the cut host: %s %q", failed.Status, failed.Error)
+	}
+	eventuallyT(t, "host-b's slots back and host-c gone", func() bool {
+		l := getJSON[struct{ Invokers []gateway.InvokerInfo }](t, api+"/invokers").Invokers
+		return len(l) == 1 && l[0].ID == "host-b" && l[0].Used == 0
+	})
+	// The others serve on, and every record is there.
+	after := request[gateway.Record](t, "POST", api+"/flares?wait=true",
+		[]byte(`{"function":"kmeans","size":4,"input":{"k":4,"generate":{"points":20000,"seed":7},"iterations":10}}`), http.StatusOK)
+	if after.Status != control.StatusSucceeded || after.Packs[0].Invoker != "host-b" {
+		t.Errorf("after the cut: %s %q on %v", after.Status, after.Error, after.Packs)
+	}
+	for _, rec := range []gateway.Record{wide, narrow, sorted, failed, after} {
+		got := getJSON[gateway.Record](t, api+"/flares/"+rec.ID)
+		if got.Status != rec.Status || len(got.Workers) != rec.Size {
+			t.Errorf("record %s after the cut: %s with %d workers, want %s", rec.ID, got.Status, len(got.Workers), rec.Status)
+		}
+	}
+}
+
+// centroids are rank 0's answer of a k-means flare.
+func centroids(t *testing.T, rec gateway.Record) [][]float64 {
+	t.Helper()
+	var r struct{ Centroids [][]float64 }
+	if err := json.Unmarshal(rec.Results[0], &r); err != nil || len(r.Centroids) == 0 {
+		t.Fatalf("kmeans result %s: %v", rec.Results[0], err)
+	}
+	return r.Centroids
+}
+
+func near(a, b [][]float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		for j := range a[i] {
+			if math.Abs(a[i][j]-b[i][j]) > 1e-9*max(1, math.Abs(a[i][j])) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func eventuallyT(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
