@@ -2,14 +2,11 @@ package cluster
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/burstgo/burst/cluster/clustertest"
 	"github.com/burstgo/burst/control"
 )
 
@@ -85,54 +82,5 @@ func TestAuth(t *testing.T) {
 	case <-closed:
 	case <-time.After(5 * time.Second):
 		t.Error("Disconnect did not end alice's connection")
-	}
-}
-
-// TestTLS: a server with a certificate takes TLS clients that trust its CA, refuses
-// plain ones, and routes to another over TLS with certificates both ways: a message
-// crosses the route.
-func TestTLS(t *testing.T) {
-	ca := clustertest.NewCA(t)
-	cert, key := ca.Issue(t, "node")
-	a, err := RunServer(ServerOptions{Port: -1, CertFile: cert, KeyFile: key, CAFile: ca.File, ClusterName: "c", ClusterHost: "127.0.0.1", ClusterPort: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Shutdown()
-	route := fmt.Sprintf("nats://127.0.0.1:%d", a.ClusterAddr().Port)
-	b, err := RunServer(ServerOptions{Port: -1, CertFile: cert, KeyFile: key, CAFile: ca.File, ClusterName: "c", ClusterHost: "127.0.0.1", ClusterPort: -1, Routes: []string{route}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Shutdown()
-
-	if nc, err := nats.Connect(a.ClientURL(), nats.MaxReconnects(0)); err == nil {
-		nc.Close()
-		t.Error("a client that does not trust the CA connected")
-	}
-	connect := func(s *server.Server) *nats.Conn {
-		nc, err := nats.Connect(s.ClientURL(), nats.RootCAs(ca.File), nats.MaxReconnects(0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !nc.TLSRequired() {
-			t.Error("the connection is not TLS")
-		}
-		return nc
-	}
-	na, nb := connect(a), connect(b)
-	defer na.Close()
-	defer nb.Close()
-	sub, _ := nb.SubscribeSync("x")
-	nb.Flush()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		na.Publish("x", []byte("over the route"))
-		if m, err := sub.NextMsg(100 * time.Millisecond); err == nil && string(m.Data) == "over the route" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no message crossed the TLS route")
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package cluster
+package cluster_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/burstgo/burst/cluster"
 	"github.com/burstgo/burst/cluster/clustertest"
 )
 
@@ -37,7 +38,7 @@ func TestThreeServers(t *testing.T) {
 	servers := make([]*server.Server, 3)
 	for i := range servers {
 		cert, key := ca.Issue(t, fmt.Sprintf("n%d", i))
-		s, err := RunServer(ServerOptions{
+		s, err := cluster.RunServer(cluster.ServerOptions{
 			Name: fmt.Sprintf("n%d", i), Port: -1, StoreDir: filepath.Join(t.TempDir(), "js"),
 			ClusterName: "burst", ClusterHost: "127.0.0.1", ClusterPort: ports[i], Routes: routes(i),
 			CertFile: cert, KeyFile: key, CAFile: ca.File,
@@ -53,7 +54,7 @@ func TestThreeServers(t *testing.T) {
 	}
 	conns := make([]*nats.Conn, 3)
 	for i, s := range servers {
-		nc, err := ConnectInProcess(s)
+		nc, err := cluster.ConnectInProcess(s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +123,7 @@ func TestThreeServers(t *testing.T) {
 	// A server whose certificate another CA signed is refused as a route.
 	other := clustertest.NewCA(t)
 	cert, key := other.Issue(t, "stranger")
-	s, err := RunServer(ServerOptions{
+	s, err := cluster.RunServer(cluster.ServerOptions{
 		Name: "stranger", Port: -1, ClusterName: "burst", ClusterHost: "127.0.0.1", ClusterPort: clustertest.FreePort(t),
 		Routes: routes(-1)[:1], CertFile: cert, KeyFile: key, CAFile: other.File,
 	})
@@ -144,5 +145,54 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("gave up waiting for %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestTLS: a server with a certificate takes TLS clients that trust its CA, refuses
+// plain ones, and routes to another over TLS with certificates both ways: a message
+// crosses the route.
+func TestTLS(t *testing.T) {
+	ca := clustertest.NewCA(t)
+	cert, key := ca.Issue(t, "node")
+	a, err := cluster.RunServer(cluster.ServerOptions{Port: -1, CertFile: cert, KeyFile: key, CAFile: ca.File, ClusterName: "c", ClusterHost: "127.0.0.1", ClusterPort: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown()
+	route := fmt.Sprintf("nats://127.0.0.1:%d", a.ClusterAddr().Port)
+	b, err := cluster.RunServer(cluster.ServerOptions{Port: -1, CertFile: cert, KeyFile: key, CAFile: ca.File, ClusterName: "c", ClusterHost: "127.0.0.1", ClusterPort: -1, Routes: []string{route}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown()
+
+	if nc, err := nats.Connect(a.ClientURL(), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Error("a client that does not trust the CA connected")
+	}
+	connect := func(s *server.Server) *nats.Conn {
+		nc, err := nats.Connect(s.ClientURL(), nats.RootCAs(ca.File), nats.MaxReconnects(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !nc.TLSRequired() {
+			t.Error("the connection is not TLS")
+		}
+		return nc
+	}
+	na, nb := connect(a), connect(b)
+	defer na.Close()
+	defer nb.Close()
+	sub, _ := nb.SubscribeSync("x")
+	nb.Flush()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		na.Publish("x", []byte("over the route"))
+		if m, err := sub.NextMsg(100 * time.Millisecond); err == nil && string(m.Data) == "over the route" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no message crossed the TLS route")
+		}
 	}
 }

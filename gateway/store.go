@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,8 +117,45 @@ func openStore(ctx context.Context, nc *nats.Conn, retention, maxTimeout time.Du
 // errNotStored is returned for a key that is not in its bucket.
 var errNotStored = errors.New("gateway: not stored")
 
+// storeTry bounds one attempt at a bucket, and storeTries the attempts. While
+// JetStream elects a new leader for a bucket whose leader's server was lost, requests go
+// unanswered; an attempt after the election reaches the new leader.
+const (
+	storeTry   = 3 * time.Second
+	storeTries = 10
+)
+
+// retry runs op until it succeeds, fails for good, or storeTries attempts of at most
+// storeTry each have timed out or found no leader.
+func retry(ctx context.Context, op func(context.Context) error) error {
+	var err error
+	for range storeTries {
+		try, cancel := context.WithTimeout(ctx, storeTry)
+		err = op(try)
+		cancel()
+		if err == nil || ctx.Err() != nil || !transient(err) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
+
+// transient reports whether err may pass on its own: an unanswered request, or
+// JetStream saying it is unavailable for now.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.As(err, &apiErr) && apiErr.Code == http.StatusServiceUnavailable
+}
+
 func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
-	e, err := kv.Get(ctx, key)
+	var e jetstream.KeyValueEntry
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		e, err = kv.Get(ctx, key)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, errNotStored
 	}
@@ -135,7 +173,11 @@ func putJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) erro
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Put(ctx, key, b); err != nil {
+	err = retry(ctx, func(ctx context.Context) error {
+		_, err := kv.Put(ctx, key, b)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("gateway: put %s in %s: %w", key, kv.Bucket(), err)
 	}
 	return nil

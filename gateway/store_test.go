@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/burstgo/burst/control"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestStoreFlareParts(t *testing.T) {
@@ -122,5 +123,36 @@ func TestRetention(t *testing.T) {
 	}
 	if _, err := New(Options{Conn: c.conns[0], Retention: time.Hour}); err == nil || !strings.Contains(err.Error(), "retention") {
 		t.Errorf("a retention under the longest timeout: %v", err)
+	}
+}
+
+// TestRetry: an unanswered request (a bucket electing a leader) is tried again; a
+// definite answer is not.
+func TestRetry(t *testing.T) {
+	calls := 0
+	err := retry(t.Context(), func(context.Context) error {
+		if calls++; calls < 3 {
+			return context.DeadlineExceeded
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Errorf("after two timeouts: %v, %d calls", err, calls)
+	}
+	calls = 0
+	err = retry(t.Context(), func(context.Context) error {
+		calls++
+		return jetstream.ErrKeyNotFound
+	})
+	if !errors.Is(err, jetstream.ErrKeyNotFound) || calls != 1 {
+		t.Errorf("a missing key: %v, %d calls", err, calls)
+	}
+	calls = 0
+	err = retry(t.Context(), func(context.Context) error {
+		calls++
+		return &jetstream.APIError{Code: 503, Description: "JetStream system temporarily unavailable"}
+	})
+	if err == nil || calls != storeTries {
+		t.Errorf("always unavailable: %v, %d calls, want %d", err, calls, storeTries)
 	}
 }

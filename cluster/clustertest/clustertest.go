@@ -3,18 +3,13 @@
 package clustertest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/burstgo/burst/cluster"
 )
 
 // A CA is a test's certificate authority.
@@ -22,32 +17,22 @@ type CA struct {
 	// File is the CA's certificate, PEM, for clients and servers to trust.
 	File string
 	dir  string
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	ca   *cluster.CA
 }
 
 // NewCA makes a CA whose files live in a temporary directory of t.
 func NewCA(t testing.TB) *CA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := cluster.NewCA("burst test CA", 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "burst test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, _, err := c.PEM()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &CA{dir: t.TempDir(), cert: cert, key: key}
-	ca.File = ca.write(t, "ca.pem", "CERTIFICATE", der)
+	ca := &CA{dir: t.TempDir(), ca: c}
+	ca.File = ca.write(t, "ca.pem", cert)
 	return ca
 }
 
@@ -56,33 +41,21 @@ func NewCA(t testing.TB) *CA {
 // key files.
 func (ca *CA) Issue(t testing.TB, name string, ips ...net.IP) (certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var hosts []string
+	for _, ip := range ips {
+		hosts = append(hosts, ip.String())
+	}
+	cert, key, err := ca.ca.Issue(name, hosts, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: append([]net.IP{net.IPv4(127, 0, 0, 1)}, ips...), DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca.write(t, name+".pem", "CERTIFICATE", der), ca.write(t, name+"-key.pem", "EC PRIVATE KEY", kb)
+	return ca.write(t, name+".pem", cert), ca.write(t, name+"-key.pem", key)
 }
 
-func (ca *CA) write(t testing.TB, name, kind string, der []byte) string {
+func (ca *CA) write(t testing.TB, name string, b []byte) string {
 	t.Helper()
 	path := filepath.Join(ca.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -28,6 +28,9 @@ type network struct {
 	hosts  []string // namespace names
 }
 
+// networks counts the networks this process made, for names of their own.
+var networks int
+
 // newNetwork makes n hosts, or skips the test where it cannot (not root, no ip); with
 // CI=true that is a failure.
 func newNetwork(t *testing.T, n int) *network {
@@ -40,10 +43,14 @@ func newNetwork(t *testing.T, n int) *network {
 		}
 		t.Skip(why)
 	}
-	nw := &network{t: t, suffix: strconv.Itoa(os.Getpid() % 100000)}
+	networks++
+	nw := &network{t: t, suffix: strconv.Itoa((os.Getpid()%10000)*10 + networks%10)}
 	bridge := "bbr" + nw.suffix
 	t.Cleanup(func() {
-		for _, h := range nw.hosts {
+		// Deleting a namespace takes its cable's end away later, in the background;
+		// deleting the bridge's end takes both at once.
+		for i, h := range nw.hosts {
+			exec.Command("ip", "link", "del", nw.link(i)).Run()
 			exec.Command("ip", "netns", "del", h).Run()
 		}
 		exec.Command("ip", "link", "del", bridge).Run()

@@ -85,6 +85,7 @@ func newRootCmd(cfg *config) *cobra.Command {
 		newBenchCmd(),
 		newDataCmd(),
 		newKeyCmd(cfg),
+		newCertCmd(),
 		newFlareCmd(cfg),
 		newInvokersCmd(cfg),
 		newVersionCmd(),
