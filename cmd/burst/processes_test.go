@@ -52,13 +52,13 @@ func (s *syncBuffer) String() string {
 
 // start runs `burst args...`, this test binary standing for burst; the test's end kills
 // it if it still runs.
-func start(t *testing.T, args ...string) *proc {
+func start(t testing.TB, args ...string) *proc {
 	t.Helper()
 	return startBinary(t, os.Args[0], args...)
 }
 
 // startBinary runs `bin args...` as start does.
-func startBinary(t *testing.T, bin string, args ...string) *proc {
+func startBinary(t testing.TB, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), out: &syncBuffer{}}
 	p.cmd.Env = append(os.Environ(), asBinary+"=1", "BURST_LOG_LEVEL=debug")
@@ -106,7 +106,7 @@ func (keyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // adminKey makes the first key of the gateway at api, an admin's, which apiClient sends
 // from then on.
-func adminKey(t *testing.T, api string) string {
+func adminKey(t testing.TB, api string) string {
 	t.Helper()
 	k := request[gateway.NewKey](t, "POST", api+"/keys", []byte(`{"role":"admin"}`), http.StatusCreated)
 	apiKeys.Store(api, k.Secret)
@@ -114,7 +114,7 @@ func adminKey(t *testing.T, api string) string {
 }
 
 // joinKeyFile makes a join key for invoker id and writes it to a file for --credentials.
-func joinKeyFile(t *testing.T, api, id string) string {
+func joinKeyFile(t testing.TB, api, id string) string {
 	t.Helper()
 	k := request[gateway.NewKey](t, "POST", api+"/keys", []byte(`{"role":"invoker","invoker":"`+id+`"}`), http.StatusCreated)
 	file := filepath.Join(t.TempDir(), id+".key")
@@ -125,7 +125,7 @@ func joinKeyFile(t *testing.T, api, id string) string {
 }
 
 // waitHTTP polls url until it answers 200.
-func waitHTTP(t *testing.T, url string) {
+func waitHTTP(t testing.TB, url string) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -339,7 +339,7 @@ func realPlugin(t *testing.T, name string) (bin string, plugin []byte) {
 }
 
 // request sends a request to the API and decodes the answer into a T.
-func request[T any](t *testing.T, method, url string, body []byte, want int) T {
+func request[T any](t testing.TB, method, url string, body []byte, want int) T {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
