@@ -97,8 +97,10 @@ func (g *Gateway) place(f *flare) []placement {
 	return out
 }
 
-// fit lays out the packs of s on the invokers ids, best fit, taking their slots from
-// free, or returns nil if some pack finds no room.
+// fit lays out the packs of s on the invokers ids, taking their slots from free, or
+// returns nil if some pack finds no room: every pack on one invoker when one holds the
+// whole flare (the one with the least room that does), so that its packs share a host;
+// else each pack best fit, spreading the flare only as far as it must go.
 func fit(s flareSpec, ids []string, free map[string]int) []placement {
 	bestFit := func(need int) string {
 		best := ""
@@ -110,16 +112,14 @@ func fit(s flareSpec, ids []string, free map[string]int) []placement {
 		return best
 	}
 	out := make([]placement, s.packs())
-	memory := ""
-	if s.backend == control.BackendMemory {
-		if memory = bestFit(s.size); memory == "" {
-			return nil
-		}
+	whole := bestFit(s.size)
+	if whole == "" && s.backend == control.BackendMemory {
+		return nil // memory runs every pack on one invoker
 	}
 	for p := range out {
 		first := p * s.granularity
 		end := min(first+s.granularity, s.size)
-		id := memory
+		id := whole
 		if id == "" {
 			if id = bestFit(end - first); id == "" {
 				return nil

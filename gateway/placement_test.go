@@ -21,6 +21,8 @@ func TestPlace(t *testing.T) {
 		{"one pack", map[string]int{"a": 10}, 8, 8, "nats", false, "[a]"},
 		{"best fit", map[string]int{"a": 10, "b": 4}, 4, 4, "nats", false, "[b]"},
 		{"spill over", map[string]int{"a": 10, "b": 4}, 12, 4, "nats", false, "[b a a]"},
+		{"whole on one host when one holds it", map[string]int{"a": 10, "b": 100}, 16, 8, "nats", false, "[b b]"},
+		{"whole, best fit", map[string]int{"a": 40, "b": 20, "c": 100}, 16, 8, "nats", false, "[b b]"},
 		{"last pack smaller", map[string]int{"a": 5, "b": 8}, 10, 4, "nats", false, "[a b b]"},
 		{"gang: all or none", map[string]int{"a": 4, "b": 4}, 9, 4, "nats", false, "none"},
 		{"memory on one invoker", map[string]int{"a": 8, "b": 16}, 8, 2, "memory", false, "[a a a a]"},
@@ -138,5 +140,31 @@ func TestTrafficGroups(t *testing.T) {
 		if got := tr.Bytes[len(tr.Bytes)-1][0]; got != 2 {
 			t.Errorf("%d packs: last row %v", packs, tr.Bytes[len(tr.Bytes)-1])
 		}
+	}
+}
+
+// BenchmarkPlace places a flare of 960 workers in packs of 48 on a cluster of 100
+// invokers of 64 slots (so the flare spreads) and of 2,000 slots (so one holds it), and
+// gives the slots back.
+func BenchmarkPlace(b *testing.B) {
+	for _, slots := range []int{64, 2000} {
+		b.Run(fmt.Sprintf("invokers=100/slots=%d", slots), func(b *testing.B) {
+			g := &Gateway{invokers: map[string]*invokerState{}}
+			for i := range 100 {
+				id := fmt.Sprintf("inv%03d", i)
+				g.invokers[id] = &invokerState{hb: control.Heartbeat{ID: id, Slots: slots}, joined: true}
+			}
+			f := &flare{spec: flareSpec{function: "fn", size: 960, granularity: 48, backend: control.BackendNATS}}
+			for b.Loop() {
+				ps := g.place(f)
+				if ps == nil {
+					b.Fatal("no placement")
+				}
+				for _, p := range ps {
+					p.st.used -= p.end - p.first
+					p.st.packs--
+				}
+			}
+		})
 	}
 }
