@@ -1,5 +1,5 @@
 # Burst's image: the burst binary, and the Go toolchain and module it was built from, so
-# that `docker run --rm -v $PWD/fn:/src/fn burst fn build /src/fn -o /src/fn/fn.so` builds
+# that `docker run --rm --user "$(id -u)" -v $PWD/fn:/src/fn burst fn build /src/fn -o /src/fn/fn.so` builds
 # plugins that the image's servers load (a plugin must come from the same toolchain,
 # flags and module versions as the binary that loads it). cgo is on: Go plugins need it.
 ARG GO_VERSION=1.26.8
@@ -17,7 +17,13 @@ COPY --from=build /go/pkg/mod /go/pkg/mod
 COPY --from=build /src /src
 COPY --from=build /out/burst /usr/local/bin/burst
 WORKDIR /src
+# Not root: a user of its own, owning the directories the volumes mount.
+RUN useradd --system --uid 10001 --home-dir /data burst \
+ && mkdir -p /data /certs /ca \
+ && chown burst /data /certs /ca
+USER burst
 ENV BURST_DATA_DIR=/data \
+    GOCACHE=/tmp/go-build \
     BURST_HTTP_ADDR=0.0.0.0:8080 \
     BURST_INVOKER_HTTP=0.0.0.0:8081 \
     GOTOOLCHAIN=local

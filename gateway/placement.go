@@ -9,9 +9,11 @@ import (
 )
 
 // Placement is gang scheduling: all packs of a flare are placed at once, or none is and
-// the flare waits in a FIFO queue. Each pack goes to the invoker with the fewest free
-// slots that still holds it (best fit), which keeps a flare's packs together and leaves
-// the large holes for large packs. The queue is strict FIFO: a flare that does not fit
+// the flare waits in a FIFO queue. A flare that one invoker holds goes there whole (the
+// invoker with the fewest free slots that does), so its packs share a host; otherwise
+// each pack goes to the invoker with the fewest free slots that still holds it (best
+// fit), which keeps a flare's packs together and leaves the large holes for large packs.
+// The queue is strict FIFO: a flare that does not fit
 // holds back those behind it, so a large flare is not starved by a stream of small ones.
 // A flare of a built-in function goes only to the invokers that advertise it.
 

@@ -454,7 +454,11 @@ func (s *store) putLogs(ctx context.Context, id string, l flareLogs) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.logs.Put(ctx, id, b); err != nil {
+	err = retry(ctx, func(ctx context.Context) error {
+		_, err := s.logs.Put(ctx, id, b)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("gateway: put %s in %s: %w", id, s.logs.Bucket(), err)
 	}
 	return nil

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -348,5 +350,60 @@ func TestEventsOutliveServer(t *testing.T) {
 	pe := collect(t, e.events("away"), 1)[1]
 	if pe.ended.Status != control.StatusSucceeded || len(pe.workers) != 1 || pe.workers[0].Rank != 1 {
 		t.Fatalf("pack after the restart: %+v, workers %+v", pe.ended, pe.workers)
+	}
+}
+
+// TestAuthorizeNATS: an invoker's own server lets in a flare's connection with the
+// credential of a pack the invoker runs, and nothing else; once the invoker runs no pack
+// of the flare, it refuses it and Revoked ends its connections, once.
+func TestAuthorizeNATS(t *testing.T) {
+	var mu sync.Mutex
+	var revoked []string
+	e := newEnv(t, Options{Isolation: control.IsolationNone, Revoked: func(user string) {
+		mu.Lock()
+		defer mu.Unlock()
+		revoked = append(revoked, user)
+	}})
+	ch := e.events("auth")
+	a := control.Assignment{Flare: "auth", Function: "sleep", Size: 4, Granularity: 2, Timeout: control.Duration(time.Minute),
+		Input: json.RawMessage(`"1m"`), Credential: "right"}
+	for p := range 2 {
+		a.Pack = p
+		if r := e.assign(a); !r.OK {
+			t.Fatal(r.Error)
+		}
+	}
+	perms, ok := e.inv.AuthorizeNATS(control.FlareUser("auth"), "right")
+	if !ok || !slices.Equal(perms.Subscribe, control.FlarePermissions("auth").Subscribe) {
+		t.Errorf("the flare's own credential: %v %+v", ok, perms)
+	}
+	for _, tc := range []struct{ user, password string }{
+		{control.FlareUser("auth"), "wrong"},
+		{control.FlareUser("auth"), ""},
+		{control.FlareUser("other"), "right"},
+		{control.InvokerUser("inv"), "right"},
+		{"", ""},
+	} {
+		if _, ok := e.inv.AuthorizeNATS(tc.user, tc.password); ok {
+			t.Errorf("let in %q with %q", tc.user, tc.password)
+		}
+	}
+	b, _ := json.Marshal(control.Cancel{Flare: "auth", Status: control.StatusCancelled, Reason: "test"})
+	e.nc.Publish(control.SubjectCancel, b)
+	collect(t, ch, 2)
+	eventually(t, func() bool {
+		_, ok := e.inv.AuthorizeNATS(control.FlareUser("auth"), "right")
+		return !ok
+	}, "the credential to die with the flare's packs")
+	eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(revoked) > 0
+	}, "Revoked")
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(revoked, []string{control.FlareUser("auth")}) {
+		t.Errorf("revoked %q, want the flare's user once", revoked)
 	}
 }

@@ -48,12 +48,37 @@ func TestCert(t *testing.T) {
 			}
 		}
 		if st, err := os.Stat(filepath.Join(dir, node+"-key.pem")); err != nil || st.Mode().Perm() != 0o600 {
-			t.Errorf("%s's key: %v %v", node, st.Mode(), err)
+			t.Errorf("%s's key: %v", node, err)
 		}
 	}
 	for _, bad := range [][]string{{}, {"ca"}, {"../x"}, {".hidden"}} {
 		if out, code := cert(bad...); code == 0 {
 			t.Errorf("cert %v: accepted: %s", bad, out)
 		}
+	}
+	// Half a CA is an error, never a new CA: that would split the cluster.
+	os.Rename(filepath.Join(dir, "ca-key.pem"), filepath.Join(t.TempDir(), "ca-key.pem"))
+	if out, code := cert("invoker-2"); code == 0 || !strings.Contains(out, "ca-key.pem") {
+		t.Errorf("with ca.pem but no ca-key.pem: exit %d: %s", code, out)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "ca.pem")); !bytes.Equal(after, caPEM) {
+		t.Error("the CA's certificate was replaced")
+	}
+	// The CA apart from the nodes' certificates: the nodes' directory gets ca.pem only.
+	nodes, cas := t.TempDir(), t.TempDir()
+	var out bytes.Buffer
+	if code := run(t.Context(), []string{"cert", "--dir", nodes, "--ca-dir", cas, "n1"}, nil, &out, &out); code != 0 {
+		t.Fatalf("cert --ca-dir: exit %d: %s", code, out.String())
+	}
+	for _, f := range []string{"ca.pem", "n1.pem", "n1-key.pem"} {
+		if _, err := os.Stat(filepath.Join(nodes, f)); err != nil {
+			t.Errorf("--dir lacks %s: %v", f, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(nodes, "ca-key.pem")); err == nil {
+		t.Error("the CA's key is in the nodes' directory")
+	}
+	if _, err := os.Stat(filepath.Join(cas, "ca-key.pem")); err != nil {
+		t.Errorf("--ca-dir lacks the CA's key: %v", err)
 	}
 }

@@ -71,10 +71,25 @@ func TestCompose(t *testing.T) {
 	if certs == nil || certs.cmd.Name() != "cert" || project.Services["certs"].Build == nil {
 		t.Fatalf("no certs service that builds the image and runs burst cert")
 	}
-	made := map[string]bool{certs.flags["dir"] + "/ca.pem": true}
-	for _, n := range certs.args {
-		made[certs.flags["dir"]+"/"+n+".pem"] = true
-		made[certs.flags["dir"]+"/"+n+"-key.pem"] = true
+	// The CA's key stays with the certs service: in a volume no node mounts.
+	caVolume := ""
+	for _, v := range project.Services["certs"].Volumes {
+		if v.Target == certs.flags["ca-dir"] {
+			caVolume = v.Source
+		}
+	}
+	if caVolume == "" || certs.flags["ca-dir"] == certs.flags["dir"] {
+		t.Errorf("the certs service keeps the CA in --dir or in no volume of its own (--ca-dir=%q)", certs.flags["ca-dir"])
+	}
+	for name, svc := range project.Services {
+		for _, v := range svc.Volumes {
+			if name != "certs" && v.Source == caVolume {
+				t.Errorf("%s mounts %s, the volume of the CA's key", name, caVolume)
+			}
+		}
+	}
+	made := func(node, file string) bool {
+		return slices.Contains(certs.args, node) && (file == certs.flags["dir"]+"/"+node+".pem" || file == certs.flags["dir"]+"/"+node+"-key.pem")
 	}
 
 	var servers []*node
@@ -84,11 +99,13 @@ func TestCompose(t *testing.T) {
 		}
 		svc := project.Services[name]
 		servers = append(servers, n)
-		// Certificates: those the certs service makes, from its volume, read-only.
-		for _, f := range []string{"nats-tls-cert", "nats-tls-key", "nats-ca"} {
-			if !made[n.flags[f]] {
-				t.Errorf("%s: --%s=%s, which the certs service does not make", name, f, n.flags[f])
-			}
+		// Certificates: the node's own, which the certs service makes for its name (the
+		// name the others route to), and the CA's certificate, from its volume, read-only.
+		if n.flags["nats-tls-cert"] != certs.flags["dir"]+"/"+name+".pem" || !made(name, n.flags["nats-tls-cert"]) ||
+			n.flags["nats-tls-key"] != certs.flags["dir"]+"/"+name+"-key.pem" || !made(name, n.flags["nats-tls-key"]) ||
+			n.flags["nats-ca"] != certs.flags["dir"]+"/ca.pem" {
+			t.Errorf("%s: --nats-tls-cert=%s --nats-tls-key=%s --nats-ca=%s: want its own certificate and key, made by the certs service, and its ca.pem",
+				name, n.flags["nats-tls-cert"], n.flags["nats-tls-key"], n.flags["nats-ca"])
 		}
 		if dep, ok := svc.DependsOn["certs"]; !ok || dep.Condition != types.ServiceConditionCompletedSuccessfully {
 			t.Errorf("%s: starts before its certificates are made", name)
@@ -125,8 +142,9 @@ func TestCompose(t *testing.T) {
 			t.Errorf("%s: health check %s answers %d", name, u.Path, got)
 		}
 		for _, p := range svc.Ports {
-			if p.Target != portNumber(t, n.flags["http"]) {
-				t.Errorf("%s: publishes port %d, not its HTTP port", name, p.Target)
+			// Plain HTTP carries keys: published on the Docker host's loopback only.
+			if p.Target != portNumber(t, n.flags["http"]) || p.HostIP != "127.0.0.1" {
+				t.Errorf("%s: publishes %s:%s:%d, want its HTTP port on 127.0.0.1", name, p.HostIP, p.Published, p.Target)
 			}
 		}
 	}
@@ -156,7 +174,11 @@ func TestCompose(t *testing.T) {
 }
 
 func port(addr string) string {
-	return regexp.MustCompile(`:(\d+)$`).FindStringSubmatch(addr)[1]
+	m := regexp.MustCompile(`:(\d+)$`).FindStringSubmatch(addr)
+	if m == nil {
+		return ""
+	}
+	return m[1]
 }
 
 func portNumber(t *testing.T, addr string) uint32 {

@@ -119,7 +119,7 @@ func (c *config) natsFlags(fs *pflag.FlagSet, embedded bool) {
 	if !embedded {
 		fs.StringVar(&c.NATSURL, "nats", c.NATSURL, "URL of the NATS cluster to join; --join is the same (BURST_NATS_URL)")
 		fs.StringVar(&c.Credentials, "credentials", c.Credentials, "file holding this invoker's join key (burst key create --role invoker --invoker ID) (BURST_CREDENTIALS)")
-		fs.StringVar(&c.NATSCA, "nats-ca", c.NATSCA, "CA file to check a TLS NATS server's certificate against (BURST_NATS_CA)")
+		fs.StringVar(&c.NATSCA, "nats-ca", c.NATSCA, "CA file to check a TLS NATS server's certificate against; with a server of its own, also the routes' and its function hosts' (BURST_NATS_CA)")
 		// --join is another name of --nats, not a flag of its own.
 		fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 			if name == "join" {

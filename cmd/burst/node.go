@@ -202,31 +202,50 @@ func (n *node) startGateway(ctx context.Context, leaveRunning bool) (*gateway.Ga
 // other servers may start later, in any order.
 const jetStreamWait = 5 * time.Minute
 
-// waitJetStream waits until the cluster's JetStream answers: a leader needs a quorum of
-// its servers, so a node that starts first waits for the others.
+// waitJetStream waits until the cluster's JetStream answers and this server is routed
+// to enough others to place the gateway's replicas: a leader needs a majority of the
+// servers, and a bucket of three replicas three servers that are up. So the node that
+// starts first waits for the others.
 func (n *node) waitJetStream(ctx context.Context, nc *nats.Conn) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
 	}
+	want := n.cfg.replicas() - 1
 	deadline := time.Now().Add(jetStreamWait)
 	for said := false; ; {
 		try, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := js.AccountInfo(try)
 		cancel()
+		peers := n.routedServers()
 		switch {
-		case err == nil:
+		case err == nil && peers >= want:
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case time.Now().After(deadline):
-			return fmt.Errorf("JetStream of the NATS cluster did not answer within %s (are a majority of its servers up and routed?): %w", jetStreamWait, err)
+			return fmt.Errorf("the NATS cluster's JetStream is not ready within %s (routed to %d servers, want %d for %d replicas): %v",
+				jetStreamWait, peers, want, want+1, err)
 		case !said:
-			n.log.Info("waiting for the NATS cluster's JetStream: a majority of its servers must be up", "routes", n.cfg.Routes, "err", err)
+			n.log.Info("waiting for the NATS cluster: a majority of its servers must be up, and as many as the records' replicas",
+				"routes", n.cfg.Routes, "routed", peers, "replicas", want+1, "err", err)
 			said = true
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// routedServers counts the other servers this node's server has routes to.
+func (n *node) routedServers() int {
+	rz, err := n.srv.Routez(nil)
+	if err != nil {
+		return 0
+	}
+	names := make(map[string]bool)
+	for _, r := range rz.Routes {
+		names[r.RemoteName] = true
+	}
+	return len(names)
 }
 
 // startInvoker starts the invoker; alone on an embedded server (`burst invoker` with a

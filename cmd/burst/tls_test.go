@@ -30,7 +30,7 @@ func TestServeTLS(t *testing.T) {
 	cert, key := ca.Issue(t, "node")
 	httpPort, natsPort := clustertest.FreePort(t), clustertest.FreePort(t)
 	api := "https://127.0.0.1:" + strconv.Itoa(httpPort)
-	startBinary(t, bin, "serve", "--data", t.TempDir(), "--http", "127.0.0.1:"+strconv.Itoa(httpPort), "--slots", "16",
+	startBinary(t, bin, "serve", "--data", t.TempDir(), "--http", "127.0.0.1:"+strconv.Itoa(httpPort), "--slots", "24",
 		"--tls-cert", cert, "--tls-key", key, "--nats-port", strconv.Itoa(natsPort),
 		"--nats-tls-cert", cert, "--nats-tls-key", key, "--nats-ca", ca.File)
 
@@ -96,7 +96,7 @@ func TestServeTLS(t *testing.T) {
 		}
 	}
 	// No invoker holds the 32 workers: best fit puts the first pack on tls-b (16 slots,
-	// first by name), the second on serve's own (16 slots).
+	// the fewest), the second on serve's own (24).
 	status, b := req("POST", "/flares?wait=true", `{"function":"kmeans","size":32,"granularity":16,
 		"input":{"k":4,"generate":{"points":4000,"seed":1},"iterations":3}}`)
 	var rec gateway.Record
