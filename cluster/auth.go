@@ -34,6 +34,7 @@ type Auth struct {
 	authorize Authorizer
 	srv       *server.Server
 	clients   map[string][]uint64 // connection ids by user, for Disconnect
+	gen       uint64              // Disconnects so far
 }
 
 // NewAuth returns an Auth with a new random password for InternalUser.
@@ -72,9 +73,23 @@ func (a *Auth) Check(c server.ClientAuthentication) bool {
 	if authorize == nil || o.Username == "" {
 		return false
 	}
-	p, ok := authorize(o.Username, o.Password)
-	if !ok {
-		return false
+	// A Disconnect of this user while it is being authorized would miss the connection,
+	// which is recorded after: authorize again when one happened meanwhile.
+	var p control.Permissions
+	for tries := 0; ; tries++ {
+		a.mu.Lock()
+		gen := a.gen
+		a.mu.Unlock()
+		var ok bool
+		if p, ok = authorize(o.Username, o.Password); !ok {
+			return false
+		}
+		a.mu.Lock()
+		again := a.gen != gen
+		a.mu.Unlock()
+		if !again || tries == 1 {
+			break
+		}
 	}
 	perms := &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: slices.Clone(p.Publish)},
@@ -102,6 +117,7 @@ func (a *Auth) Disconnect(user string) {
 	a.mu.Lock()
 	ids, srv := a.clients[user], a.srv
 	delete(a.clients, user)
+	a.gen++
 	a.mu.Unlock()
 	if srv == nil {
 		return

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,5 +84,49 @@ func TestAuth(t *testing.T) {
 	case <-closed:
 	case <-time.After(5 * time.Second):
 		t.Error("Disconnect did not end alice's connection")
+	}
+}
+
+// TestDisconnectWhileAuthorizing: a Disconnect of the user while its connection is being
+// authorized (a flare ending as its host connects) is not missed: the connection is
+// authorized again, and refused.
+func TestDisconnectWhileAuthorizing(t *testing.T) {
+	a := NewAuth()
+	s, err := RunServer(ServerOptions{Port: -1, Auth: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	var mu sync.Mutex
+	ended := false
+	a.SetAuthorizer(func(user, password string) (control.Permissions, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ended {
+			return control.Permissions{}, false
+		}
+		// The flare ends while this connection is let in.
+		ended = true
+		a.Disconnect(user)
+		return control.Permissions{Subscribe: []string{"x"}, Revocable: true}, true
+	})
+	nc, err := nats.Connect(s.ClientURL(), nats.UserInfo("flare:f", "credential"), nats.MaxReconnects(0))
+	if err == nil {
+		nc.Close()
+		t.Fatal("a connection authorized across its user's Disconnect got in")
+	}
+	if !errors.Is(err, nats.ErrAuthorization) {
+		t.Errorf("%v, want an authorization error", err)
+	}
+}
+
+func TestRoutesNeedTLS(t *testing.T) {
+	s, err := RunServer(ServerOptions{Port: -1, ClusterName: "c", ClusterHost: "127.0.0.1", ClusterPort: -1})
+	if err == nil {
+		s.Shutdown()
+		t.Fatal("routes without TLS started")
+	}
+	if !strings.Contains(err.Error(), "TLS") {
+		t.Errorf("error %q does not say why", err)
 	}
 }

@@ -86,6 +86,11 @@ func RunServer(o ServerOptions) (*server.Server, error) {
 		opts.StoreDir = o.StoreDir
 	}
 	if o.ClusterPort != 0 {
+		if o.CertFile == "" || o.KeyFile == "" || o.CAFile == "" {
+			// A route is a server's, and sees every message: only over TLS, both sides
+			// checked against the CA.
+			return nil, fmt.Errorf("cluster: routes need TLS with a CA: give CertFile, KeyFile and CAFile with ClusterPort")
+		}
 		opts.Cluster = server.ClusterOpts{Name: o.ClusterName, Host: o.ClusterHost, Port: o.ClusterPort, NoAdvertise: o.NoAdvertise,
 			// A host whose cable is cut closes nothing: its routes are known dead only
 			// when their pings go unanswered. Within seconds, not the default minutes,
