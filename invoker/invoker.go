@@ -713,9 +713,11 @@ func (inv *Invoker) release(a control.Assignment, rp *runningPack) {
 		delete(inv.packs, k)
 		inv.used -= rp.ranks
 	}
-	last := !inv.holds(a.Flare)
+	// Only an invoker with a server of its own asks: the walk over its packs is not for
+	// every pack's end.
+	last := inv.opts.Revoked != nil && !inv.holds(a.Flare)
 	inv.mu.Unlock()
-	if last && inv.opts.Revoked != nil {
+	if last {
 		inv.opts.Revoked(control.FlareUser(a.Flare))
 	}
 }

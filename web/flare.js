@@ -132,13 +132,14 @@ export async function flareView(main, { id, signal }) {
       fill(packTable);
       return;
     }
+    const state = new Map(rec.packs.map((p) => [p.pack, packStatus(p)])); // once a draw
     const by = new Map();
     for (const p of rec.packs) {
       if (!by.has(p.invoker)) by.set(p.invoker, []);
       by.get(p.invoker).push(p);
     }
     fill(placement, ...[...by].map(([inv, packs]) => {
-      const states = packs.map(packStatus);
+      const states = packs.map((p) => state.get(p.pack));
       const workers = packs.reduce((s, p) => s + p.ranks[1] - p.ranks[0] + 1, 0);
       let body;
       if (packs.length <= maxPackSquares) {
@@ -161,7 +162,7 @@ export async function flareView(main, { id, signal }) {
       const starts = ws.map((w) => w.start).filter(Boolean).sort();
       const ends = ws.map((w) => w.end).filter(Boolean).sort();
       return h("tr", {}, h("td", { class: "num" }, p.pack), h("td", {}, p.invoker), h("td", {}, p.ranks[0] + "–" + p.ranks[1]),
-        h("td", {}, badge(packStatus(p))), h("td", {}, when(starts[0])), h("td", {}, ends.length === ws.length ? when(ends.at(-1)) : "–"));
+        h("td", {}, badge(state.get(p.pack))), h("td", {}, when(starts[0])), h("td", {}, ends.length === ws.length ? when(ends.at(-1)) : "–"));
     }));
   }
 

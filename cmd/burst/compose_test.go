@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -182,11 +183,11 @@ func port(addr string) string {
 }
 
 func portNumber(t *testing.T, addr string) uint32 {
-	var n uint32
-	for _, c := range port(addr) {
-		n = n*10 + uint32(c-'0')
+	n, err := strconv.ParseUint(port(addr), 10, 16)
+	if err != nil {
+		t.Fatalf("no port in %q", addr)
 	}
-	return n
+	return uint32(n)
 }
 
 // probe asks path of a real gateway (`burst gateway`, as `burst serve` runs it) or a
