@@ -249,6 +249,7 @@ export async function flareView(main, { id, signal }) {
       drawComm();
       drawLogs();
       drawResults().catch((err) => {
+        if (signal.aborted) return; // the page was left while its results came
         console.error(err);
         fill(results, errorBox(err));
       });
