@@ -186,6 +186,9 @@ func (c *Client) open(ctx context.Context, method, path, contentType string, bod
 	if err != nil {
 		return nil, err
 	}
+	if s, ok := body.(sized); ok && s.n >= 0 {
+		req.ContentLength = s.n
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}

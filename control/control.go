@@ -3,13 +3,15 @@ package control
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/burstgo/burst/datasets"
 )
 
 // Version is the level of the protocol that this build speaks. Level 2 added the limits
 // of an assignment and the isolation and health of a heartbeat; level 3 put the
 // invoker's id in the subjects it publishes on and a flare's NATS credential in its
-// assignments, for a closed bus.
-const Version = 3
+// assignments, for a closed bus; level 4 its namespace, whose datasets its workers read.
+const Version = 4
 
 // Subjects and JetStream names of the control plane. Flare ids are UUIDs and invoker ids
 // are single subject tokens, so the wildcards never catch comm's data subjects
@@ -75,7 +77,7 @@ type Permissions struct {
 
 // FlarePermissions are what the connections of flare's packs may do, on whichever
 // server of the cluster they connect to.
-func FlarePermissions(flare string) Permissions {
+func FlarePermissions(flare, namespace string) Permissions {
 	stream := "BURST_" + flare // comm's stream of a jetstream flare
 	return Permissions{
 		Publish: []string{
@@ -87,6 +89,8 @@ func FlarePermissions(flare string) Permissions {
 			"$JS.API.CONSUMER.MSG.NEXT." + stream + ".>",
 			"$JS.ACK." + stream + ".>",
 			"$JS.FC." + stream + ".>",
+			// The datasets of the flare's namespace, read by direct gets.
+			datasets.ReadPermission(namespace),
 		},
 		Subscribe: []string{FlareSubjects(flare), FlareInbox(flare) + ".>"},
 		Revocable: true, // ended with the flare
@@ -205,7 +209,9 @@ type Assignment struct {
 	// Input is every worker's input, unless Inputs gives one per rank of the pack.
 	Input  json.RawMessage   `json:"input,omitempty"`
 	Inputs []json.RawMessage `json:"inputs,omitempty"`
-	Limits Limits            `json:"limits,omitzero"`
+	// Namespace owns the flare: its workers read that namespace's datasets.
+	Namespace string `json:"namespace,omitempty"`
+	Limits    Limits `json:"limits,omitzero"`
 	// Credential is the password of the flare's NATS user (FlareUser), for the
 	// connections its packs talk through; empty on a bus open to all.
 	Credential string `json:"credential,omitempty"`

@@ -11,6 +11,8 @@
 // goroutine, with the worker's rank, pack and collectives in w. The result is marshalled
 // to JSON; an error or a panic fails the worker and aborts the flare. ctx is cancelled when
 // the flare times out or is cancelled, and a function that blocks must give up then.
+// OpenDataset(ctx, name) opens a dataset stored in the cluster (`burst data put`) for
+// reading by byte range, from whichever host the worker runs on.
 //
 // Built-in functions are linked into a binary and handed to its invoker by name; the
 // burst binary's are the example apps (package functions/examples). This package does

@@ -85,12 +85,16 @@ func (g *Gateway) AuthorizeNATS(user, password string) (control.Permissions, boo
 		return invokerPermissions(name), true
 	case "flare":
 		g.mu.Lock()
-		_, live := g.flares[name]
+		f, live := g.flares[name]
+		var namespace string
+		if live {
+			namespace = f.rec.Namespace
+		}
 		g.mu.Unlock()
 		if !live || !hmac.Equal([]byte(password), []byte(g.credential(name))) {
 			return control.Permissions{}, false
 		}
-		return control.FlarePermissions(name), true
+		return control.FlarePermissions(name, namespace), true
 	}
 	return control.Permissions{}, false
 }

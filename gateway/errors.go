@@ -31,6 +31,7 @@ const (
 	CodeTooLarge        = "too_large"
 	CodeUnknownFunction = "unknown_function"
 	CodeUnknownFlare    = "unknown_flare"
+	CodeUnknownDataset  = "unknown_dataset"
 	CodeNotFound        = "not_found"
 	CodeUnauthorized    = "unauthorized"
 	CodeForbidden       = "forbidden"

@@ -19,6 +19,7 @@ import (
 
 	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/control"
+	"github.com/burstgo/burst/datasets"
 )
 
 // Defaults for Options.
@@ -26,6 +27,7 @@ const (
 	DefaultAddr           = "127.0.0.1:8080"
 	DefaultMaxBody        = 4 << 20
 	DefaultMaxPlugin      = 256 << 20
+	DefaultMaxDataset     = 64 << 30
 	DefaultWait           = 60 * time.Second
 	DefaultTimeout        = 5 * time.Minute
 	DefaultMaxTimeout     = 24 * time.Hour
@@ -61,6 +63,8 @@ type Options struct {
 	MaxBody int64
 	// MaxPlugin bounds an uploaded plugin, in bytes. Zero means DefaultMaxPlugin.
 	MaxPlugin int64
+	// MaxDataset bounds an uploaded dataset, in bytes. Zero means DefaultMaxDataset.
+	MaxDataset int64
 	// Wait bounds how long POST /flares?wait=true blocks before it answers 202. Zero
 	// means DefaultWait.
 	Wait time.Duration
@@ -125,11 +129,12 @@ type Options struct {
 // A Gateway is Burst's HTTP front: the function registry, the flare controller that
 // places packs on invokers, and the records.
 type Gateway struct {
-	opts  Options
-	nc    *nats.Conn
-	log   *slog.Logger
-	store *store
-	keys  *keys
+	opts     Options
+	nc       *nats.Conn
+	log      *slog.Logger
+	store    *store
+	datasets *datasets.Store
+	keys     *keys
 	// flareSecret makes the flares' NATS credentials (bus.go).
 	flareSecret []byte
 	nsKV        jetstream.KeyValue
@@ -181,6 +186,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	setDefault(&opts.MaxBody, DefaultMaxBody)
 	setDefault(&opts.MaxPlugin, DefaultMaxPlugin)
+	setDefault(&opts.MaxDataset, DefaultMaxDataset)
 	setDefault(&opts.Wait, DefaultWait)
 	setDefault(&opts.DefaultTimeout, DefaultTimeout)
 	setDefault(&opts.MaxTimeout, DefaultMaxTimeout)
@@ -202,7 +208,7 @@ func New(opts Options) (*Gateway, error) {
 	if opts.DefaultTimeout > opts.MaxTimeout {
 		return nil, fmt.Errorf("gateway: default timeout %s is over the maximum %s", opts.DefaultTimeout, opts.MaxTimeout)
 	}
-	if opts.MaxBody < 0 || opts.MaxPlugin < 0 || opts.QueueLimit < 0 || opts.LostAfter < 0 || opts.Retention < 0 || opts.IndexLimit < 0 {
+	if opts.MaxBody < 0 || opts.MaxPlugin < 0 || opts.MaxDataset < 0 || opts.QueueLimit < 0 || opts.LostAfter < 0 || opts.Retention < 0 || opts.IndexLimit < 0 {
 		return nil, errors.New("gateway: negative limit")
 	}
 	if opts.Retention < opts.MaxTimeout {
@@ -308,6 +314,9 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return err
 	}
 	g.store = st
+	if g.datasets, err = datasets.NewStore(ctx, g.nc, datasets.StoreOptions{Replicas: g.opts.Replicas}); err != nil {
+		return err
+	}
 	if g.nsKV, g.namespaces, err = openNamespaces(ctx, st.js, g.opts.Replicas); err != nil {
 		return err
 	}

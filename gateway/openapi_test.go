@@ -159,6 +159,16 @@ func TestOpenAPIAnswers(t *testing.T) {
 	v.check("GET", "/functions/hello", "", nil)
 	v.check("GET", "/functions/nope", "", nil)
 
+	v.check("PUT", "/datasets/pts", "application/octet-stream", []byte("1,2\n3,4\n"))
+	v.check("PUT", "/datasets/pts", "application/octet-stream", []byte("1,2\n3,4\n5,6\n"))
+	v.check("PUT", "/datasets/a.b", "application/octet-stream", []byte("1\n"))
+	v.check("GET", "/datasets", "", nil)
+	v.check("GET", "/datasets/pts", "", nil)
+	v.check("GET", "/datasets/pts/content", "", nil)
+	v.check("GET", "/datasets/nope", "", nil)
+	v.check("DELETE", "/datasets/pts", "", nil)
+	v.check("DELETE", "/datasets/pts", "", nil) // 404
+
 	_, b = v.check("POST", "/flares?wait=true", "application/json",
 		js(map[string]any{"function": "pp", "size": 2, "granularity": 1, "input": map[string]int{"bytes": 8, "rounds": 2}}))
 	var rec Record

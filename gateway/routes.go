@@ -41,6 +41,16 @@ func (g *Gateway) routes() chi.Router {
 			r.With(develop).Delete("/", g.deleteFunction)
 		})
 	})
+	r.Route("/datasets", func(r chi.Router) {
+		r.With(read).Get("/", g.listDatasets)
+		r.Route("/{name}", func(r chi.Router) {
+			r.Use(read, datasetCtx)
+			r.With(develop).Put("/", g.putDataset)
+			r.Get("/", g.getDataset)
+			r.Get("/content", g.getDatasetContent)
+			r.With(develop).Delete("/", g.deleteDataset)
+		})
+	})
 	r.Route("/flares", func(r chi.Router) {
 		r.With(run).Post("/", g.postFlare)
 		r.With(read).Get("/", g.listFlares)
@@ -73,6 +83,7 @@ type ctxKey int
 const (
 	flareIDKey ctxKey = iota
 	functionKey
+	datasetKey
 	requestLogKey
 )
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/control"
+	"github.com/burstgo/burst/datasets"
 )
 
 // flareConns are the NATS connections of the flares whose packs run in this process
@@ -28,6 +29,7 @@ type flareConn struct {
 	nc        *nats.Conn
 	nats      comm.Transport
 	jetstream comm.Transport
+	datasets  *datasets.Conn
 	refs      int
 }
 
@@ -48,6 +50,29 @@ func needsConn(a control.Assignment) bool {
 // transport returns the transport of a's backend over its flare's connection, and the
 // release to call once the pack has closed.
 func (fc *flareConns) transport(a control.Assignment) (comm.Transport, func(), error) {
+	c, release, err := fc.acquire(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.Backend == control.BackendJetStream {
+		return c.jetstream, release, nil
+	}
+	return c.nats, release, nil
+}
+
+// datasets returns a's flare's connection for its workers' datasets, and the release to
+// call once they are done with it.
+func (fc *flareConns) datasets(a control.Assignment) (*datasets.Conn, func(), error) {
+	c, release, err := fc.acquire(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.datasets, release, nil
+}
+
+// acquire returns a's flare's connection, made by the first caller and shared with
+// the others until the last releases it.
+func (fc *flareConns) acquire(a control.Assignment) (*flareConn, func(), error) {
 	fc.mu.Lock()
 	c := fc.byFlare[a.Flare]
 	if c == nil {
@@ -67,10 +92,7 @@ func (fc *flareConns) transport(a control.Assignment) (comm.Transport, func(), e
 		release()
 		return nil, nil, c.err
 	}
-	if a.Backend == control.BackendJetStream {
-		return c.jetstream, release, nil
-	}
-	return c.nats, release, nil
+	return c, release, nil
 }
 
 func (c *flareConn) connect(url, ca string, a control.Assignment) {
@@ -95,7 +117,7 @@ func (c *flareConn) connect(url, ca string, a control.Assignment) {
 		c.err = fmt.Errorf("jetstream transport: %w", err)
 		return
 	}
-	c.nc, c.nats, c.jetstream = nc, comm.NewNATSTransport(nc), js
+	c.nc, c.nats, c.jetstream, c.datasets = nc, comm.NewNATSTransport(nc), js, datasets.NewConn(nc)
 }
 
 // release drops a pack's hold on c, and closes it after the last.

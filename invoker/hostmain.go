@@ -20,6 +20,7 @@ import (
 
 	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/control"
+	"github.com/burstgo/burst/datasets"
 	"github.com/burstgo/burst/functions"
 )
 
@@ -399,6 +400,7 @@ func (h *host) setup(ctx context.Context, a control.Assignment, set hostSettings
 	p, err := newPackRun(ctx, a, h.fn, t, packEnv{
 		log: h.log, logLines: set.LogLines, logLevel: level, maxResult: set.MaxResult,
 		payload: set.MaxPayload,
+		dial:    func() (*datasets.Conn, func(), error) { return h.flares.datasets(a) },
 		report: func(ev control.Event) bool {
 			ev.Flare, ev.Pack, ev.Time = a.Flare, a.Pack, time.Now()
 			h.send(hostMsg{Op: "event", Flare: a.Flare, Pack: a.Pack, Event: &ev})

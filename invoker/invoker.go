@@ -24,6 +24,7 @@ import (
 
 	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/control"
+	"github.com/burstgo/burst/datasets"
 	"github.com/burstgo/burst/functions"
 )
 
@@ -125,7 +126,8 @@ type Invoker struct {
 	cache    *functionCache
 	memory   comm.Transport
 	nats     comm.Transport
-	flares   *flareConns // with FlareConns
+	flares   *flareConns    // with FlareConns
+	datasets *datasets.Conn // over nc, without FlareConns
 	events   *outbox
 	hosts    *hostPool
 	service  micro.Service
@@ -153,6 +155,7 @@ type runningPack struct {
 	cancel     context.CancelCauseFunc
 	ranks      int
 	credential string     // the flare's, for AuthorizeNATS
+	namespace  string     // the flare's, for AuthorizeNATS
 	pack       *comm.Pack // once set up, unless it runs in a function host
 }
 
@@ -225,6 +228,7 @@ func New(opts Options) (*Invoker, error) {
 	inv := &Invoker{
 		opts:      opts,
 		nc:        opts.Conn,
+		datasets:  datasets.NewConn(opts.Conn),
 		log:       log,
 		host:      host,
 		builtins:  slices.Sorted(maps.Keys(opts.Functions)),
@@ -675,7 +679,7 @@ func (inv *Invoker) admit(a control.Assignment, ranks int) (*runningPack, contex
 	}
 	ctx, cancel := context.WithCancelCause(inv.base)
 	ctx, stop := context.WithTimeoutCause(ctx, time.Duration(a.Timeout)+deadlineSlack, ErrTimedOut)
-	rp := &runningPack{ranks: ranks, credential: a.Credential, cancel: func(err error) {
+	rp := &runningPack{ranks: ranks, credential: a.Credential, namespace: a.Namespace, cancel: func(err error) {
 		cancel(err)
 		stop()
 	}}
@@ -698,7 +702,7 @@ func (inv *Invoker) AuthorizeNATS(user, password string) (control.Permissions, b
 	defer inv.mu.Unlock()
 	for k, rp := range inv.packs {
 		if k.Flare == flare && hmac.Equal([]byte(password), []byte(rp.credential)) {
-			return control.FlarePermissions(flare), true
+			return control.FlarePermissions(flare, rp.namespace), true
 		}
 	}
 	return control.Permissions{}, false

@@ -13,6 +13,7 @@ import (
 	"github.com/burstgo/burst/cluster"
 	"github.com/burstgo/burst/cluster/clustertest"
 	"github.com/burstgo/burst/control"
+	"github.com/burstgo/burst/datasets"
 	"github.com/burstgo/burst/functions/examples"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -366,7 +367,7 @@ func TestAuthorizeNATS(t *testing.T) {
 	}})
 	ch := e.events("auth")
 	a := control.Assignment{Flare: "auth", Function: "sleep", Size: 4, Granularity: 2, Timeout: control.Duration(time.Minute),
-		Input: json.RawMessage(`"1m"`), Credential: "right"}
+		Input: json.RawMessage(`"1m"`), Credential: "right", Namespace: "team"}
 	for p := range 2 {
 		a.Pack = p
 		if r := e.assign(a); !r.OK {
@@ -374,7 +375,9 @@ func TestAuthorizeNATS(t *testing.T) {
 		}
 	}
 	perms, ok := e.inv.AuthorizeNATS(control.FlareUser("auth"), "right")
-	if !ok || !slices.Equal(perms.Subscribe, control.FlarePermissions("auth").Subscribe) {
+	want := control.FlarePermissions("auth", "team")
+	if !ok || !slices.Equal(perms.Subscribe, want.Subscribe) || !slices.Equal(perms.Publish, want.Publish) ||
+		!slices.Contains(perms.Publish, datasets.ReadPermission("team")) {
 		t.Errorf("the flare's own credential: %v %+v", ok, perms)
 	}
 	for _, tc := range []struct{ user, password string }{

@@ -13,6 +13,7 @@ import (
 
 	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/control"
+	"github.com/burstgo/burst/datasets"
 	"github.com/burstgo/burst/functions"
 )
 
@@ -34,6 +35,7 @@ type packRun struct {
 	report     func(control.Event) bool
 	// closeConn lets go of the flare's connection once the pack has run (flareconn.go).
 	closeConn func()
+	datasets  *datasetOpener
 }
 
 // packEnv is what a pack runs with, wherever it runs.
@@ -46,6 +48,9 @@ type packEnv struct {
 	// report queues an event for the gateway, Flare, Pack and Time set, and says
 	// whether it could.
 	report func(control.Event) bool
+	// dial returns the connection the pack's workers read datasets over, and its
+	// release.
+	dial func() (*datasets.Conn, func(), error)
 }
 
 // newPackRun attaches pack a.Pack of its flare to transport t, to run fn. Once it
@@ -76,6 +81,7 @@ func newPackRun(ctx context.Context, a control.Assignment, fn functions.Func, t 
 		a: a, first: first, end: end, pack: pack, fn: fn, logs: logs,
 		log:       env.log.With("flare", a.Flare, "pack", a.Pack),
 		maxResult: maxResult, maxEvent: env.payload / 4, report: env.report,
+		datasets: &datasetOpener{namespace: a.Namespace, dial: env.dial},
 	}, nil
 }
 
@@ -111,8 +117,13 @@ func (inv *Invoker) setup(ctx context.Context, a control.Assignment) (*packRun, 
 
 // packEnv is what a pack of a runs with in this process.
 func (inv *Invoker) packEnv(a control.Assignment) packEnv {
+	dial := func() (*datasets.Conn, func(), error) { return inv.datasets, func() {}, nil }
+	if inv.opts.FlareConns {
+		dial = func() (*datasets.Conn, func(), error) { return inv.flares.datasets(a) }
+	}
 	return packEnv{
-		log: inv.log, logLines: inv.opts.LogLines, logLevel: inv.opts.LogLevel, maxResult: inv.opts.MaxResult,
+		dial: dial,
+		log:  inv.log, logLines: inv.opts.LogLines, logLevel: inv.opts.LogLevel, maxResult: inv.opts.MaxResult,
 		payload: int(inv.nc.MaxPayload()),
 		report: func(ev control.Event) bool {
 			ev.Flare, ev.Pack, ev.Time = a.Flare, a.Pack, time.Now()
@@ -144,6 +155,7 @@ func (p *packRun) run(ctx context.Context) {
 	var side sync.WaitGroup
 	side.Go(func() { p.progress(allStarted, done, starts) })
 
+	ctx = functions.WithDatasets(ctx, p.datasets.open)
 	errs := p.pack.Run(ctx, func(ctx context.Context, w *comm.Worker) error {
 		i := w.Rank() - p.first
 		starts[i] = time.Now()
@@ -165,6 +177,7 @@ func (p *packRun) run(ctx context.Context) {
 		results[i] = b
 		return nil
 	})
+	p.datasets.close()
 	close(done)
 	side.Wait()
 	p.finish(ctx, errs, starts, ends, results)

@@ -61,6 +61,8 @@ type config struct {
 	FlareTimeout time.Duration `env:"FLARE_TIMEOUT" envDefault:"5m"`
 	// Retention is how long a flare's record, results and logs are kept.
 	Retention time.Duration `env:"RETENTION" envDefault:"168h"`
+	// MaxDataset bounds a dataset stored with burst data put, in bytes.
+	MaxDataset int64 `env:"MAX_DATASET" envDefault:"68719476736"`
 	// Auth is when the gateway wants API keys: auto or required.
 	Auth string `env:"AUTH" envDefault:"auto"`
 	// API and Key are a client command's gateway and key.
@@ -171,6 +173,7 @@ func (c *config) invokerFlags(fs *pflag.FlagSet) {
 func (c *config) gatewayFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.FlareTimeout, "flare-timeout", c.FlareTimeout, "timeout of a flare whose request gives none (BURST_FLARE_TIMEOUT)")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long flare records, results and logs are kept (BURST_RETENTION)")
+	fs.Int64Var(&c.MaxDataset, "max-dataset", c.MaxDataset, "largest dataset stored with burst data put, in bytes (BURST_MAX_DATASET)")
 	fs.StringVar(&c.Auth, "auth", c.Auth, "when requests need an API key: auto (beyond loopback, or once a key exists) or required (BURST_AUTH)")
 }
 
@@ -199,6 +202,8 @@ func (c *config) check() error {
 		return fmt.Errorf("auth %q: want %s or %s", c.Auth, gateway.AuthAuto, gateway.AuthRequired)
 	case c.Isolation != "process" && c.Isolation != "none":
 		return fmt.Errorf("isolation %q: want process or none", c.Isolation)
+	case c.MaxDataset < 1:
+		return fmt.Errorf("max dataset %d: want at least 1 byte", c.MaxDataset)
 	case c.Retention < gateway.DefaultMaxTimeout:
 		return fmt.Errorf("retention %s: want at least %s, the longest a flare may run", c.Retention, gateway.DefaultMaxTimeout)
 	case (c.TLSCert == "") != (c.TLSKey == ""):

@@ -14,8 +14,9 @@ import (
 )
 
 // newDataCmd is `burst data`: the example apps' seeded generators, writing the files
-// their "file" inputs read, from the same JSON as their "generate" inputs.
-func newDataCmd() *cobra.Command {
+// their "file" inputs read, from the same JSON as their "generate" inputs; and the
+// datasets stored in the cluster (datasets.go).
+func newDataCmd(cfg *config) *cobra.Command {
 	var out string
 	kinds := map[string]func(spec []byte, w io.Writer) error{
 		"points": func(spec []byte, w io.Writer) error {
@@ -62,13 +63,16 @@ func newDataCmd() *cobra.Command {
 	}
 	cmd := &cobra.Command{
 		Use:   "data {points|graph|records|samples} SPEC -o FILE",
-		Short: "Write an example app's seeded dataset to a file",
+		Short: "Write an example app's seeded dataset to a file; store datasets in the cluster",
 		Long: `Writes the dataset that a "generate" input makes, as the file a "file" input reads:
 
   points   k-means points, CSV          '{"points":1000000,"dims":2,"clusters":8,"seed":42}'
   graph    PageRank edge list           '{"nodes":1000000,"degree":8,"seed":7}'
   records  TeraSort 100-byte records    '{"records":10000000,"seed":1}'
-  samples  grid search samples, CSV     '{"samples":2000,"features":5,"noise":0.1,"seed":3}'`,
+  samples  grid search samples, CSV     '{"samples":2000,"features":5,"noise":0.1,"seed":3}'
+
+A file is read only where it exists; "burst data put NAME FILE" stores it in the
+cluster, and an input of {"dataset": "NAME"} reads it from any host.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			gen, ok := kinds[args[0]]
@@ -100,6 +104,7 @@ func newDataCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write")
+	newDatasetCmds(cmd, cfg)
 	return cmd
 }
 

@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/burstgo/burst/datasets"
 	"github.com/burstgo/burst/functions/examples/dataset"
 )
 
@@ -15,14 +19,19 @@ import (
 // with the apps' own readers: the file holds exactly the generated data.
 func TestDataWritesWhatTheAppsRead(t *testing.T) {
 	dir := t.TempDir()
-	data := func(kind, spec string) string {
+	data := func(kind, spec string) dataset.Source {
 		t.Helper()
 		path := filepath.Join(dir, kind)
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), []string{"data", kind, spec, "-o", path}, nil, &out, &errOut); code != 0 {
 			t.Fatalf("burst data %s: exit %d: %s", kind, code, errOut.String())
 		}
-		return path
+		f, err := dataset.OpenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
 	}
 
 	pts := dataset.Points{N: 50, Dims: 3, Seed: 4}
@@ -82,5 +91,62 @@ func TestDataErrors(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("failed runs left files: %v", entries)
+	}
+}
+
+// TestDatasetCommands stores a file made by burst data with burst data put, runs an
+// app on it by name, and lists, reads back and deletes it, as a script would.
+func TestDatasetCommands(t *testing.T) {
+	url, _ := serve(t, t.TempDir())
+	api := "--api=" + url
+	file := filepath.Join(t.TempDir(), "records.bin")
+	if code, _, errOut := burstCmd([]string{"data", "records", `{"records":30000,"seed":5}`, "-o", file}); code != 0 {
+		t.Fatalf("data records: %s", errOut)
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := burstCmd([]string{"data", "put", "recs", file, "-o", "json", api})
+	var info datasets.Info
+	if code != 0 || json.Unmarshal([]byte(out), &info) != nil || info.Size != int64(len(want)) || info.Name != "recs" {
+		t.Fatalf("data put: exit %d\n%s\n%s", code, out, errOut)
+	}
+	sum := sha256.Sum256(want)
+	if info.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("stored sha256 %s, want %x", info.SHA256, sum)
+	}
+	if !strings.Contains(errOut, "recs: stored 2.9 MiB in ") {
+		t.Errorf("the progress's last line: %q", errOut)
+	}
+	code, out, errOut = burstCmd([]string{"flare", "run", "terasort", "--size", "4", "--granularity", "2", "--input", `{"dataset":"recs"}`, "-o", "json", api})
+	if code != 0 || !strings.Contains(out, `"permutation": true`) || !strings.Contains(out, `"records": 30000`) {
+		t.Errorf("terasort on the dataset: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, _ := burstCmd([]string{"data", "ls", api}); code != 0 || !strings.Contains(out, "recs") || !strings.Contains(out, "2.9 MiB") {
+		t.Errorf("data ls: exit %d\n%s", code, out)
+	}
+	if code, out, _ := burstCmd([]string{"data", "get", "recs", api}); code != 0 || !strings.Contains(out, info.SHA256) {
+		t.Errorf("data get: exit %d\n%s", code, out)
+	}
+	if code, out, _ := burstCmd([]string{"data", "cat", "recs", api}); code != 0 || out != string(want) {
+		t.Errorf("data cat: exit %d, %d bytes, same %v", code, len(out), out == string(want))
+	}
+	if code, _, errOut := burstCmd([]string{"data", "rm", "recs", api}); code != 0 || !strings.Contains(errOut, "deleted dataset recs") {
+		t.Errorf("data rm: exit %d, %q", code, errOut)
+	}
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"data", "get", "recs"}, `no dataset "recs"`},
+		{[]string{"data", "rm", "recs"}, `no dataset "recs"`},
+		{[]string{"data", "put", "recs", file + ".missing"}, "no such file"},
+		{[]string{"data", "put", "recs", t.TempDir()}, "not a regular file"},
+		{[]string{"data", "put", "a.b", file}, "dataset name"},
+	} {
+		if code, _, errOut := burstCmd(append(tc.args, api)); code != 1 || !strings.Contains(errOut, tc.says) {
+			t.Errorf("%v: exit %d, %q; want 1 and %q", tc.args, code, errOut, tc.says)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/burstgo/burst/cluster/clustertest"
 	"github.com/burstgo/burst/control"
+	"github.com/burstgo/burst/datasets"
+	"github.com/burstgo/burst/functions/examples/dataset"
 	"github.com/burstgo/burst/gateway"
 )
 
@@ -176,6 +179,25 @@ func TestSeveralHosts(t *testing.T) {
 		t.Errorf("terasort across hosts: %s %q, %s", sorted.Status, sorted.Error, sorted.Results[0])
 	}
 
+	// A dataset, stored through the gateway, read by packs on both other hosts: the same
+	// centroids as from the generator.
+	var points bytes.Buffer
+	if err := (dataset.Points{N: 20000, Seed: 7}).WriteCSV(&points); err != nil {
+		t.Fatal(err)
+	}
+	request[datasets.Info](t, "PUT", api+"/datasets/points", points.Bytes(), http.StatusCreated)
+	onDataset := func(size int) gateway.Record {
+		return request[gateway.Record](t, "POST", api+"/flares?wait=true", fmt.Appendf(nil,
+			`{"function":"kmeans","size":%d,"granularity":4,"input":{"k":4,"dataset":"points","iterations":10}}`, size), http.StatusOK)
+	}
+	stored := onDataset(8)
+	if stored.Status != control.StatusSucceeded || stored.Packs[0].Invoker == stored.Packs[1].Invoker {
+		t.Fatalf("kmeans on the dataset: %s %q on %+v", stored.Status, stored.Error, stored.Packs)
+	}
+	if a, b := centroids(t, stored), centroids(t, wide); !near(a, b) {
+		t.Errorf("centroids from the dataset %v, from the generator %v", a, b)
+	}
+
 	// Cut host-c's cable under a flare on both invokers.
 	long := postFlare(t, api, `{"function":"sleep","size":8,"granularity":4,"input":"1m"}`)
 	waitRunning(t, api, long.ID)
@@ -196,7 +218,11 @@ func TestSeveralHosts(t *testing.T) {
 	if after.Status != control.StatusSucceeded || after.Packs[0].Invoker != "host-b" {
 		t.Errorf("after the cut: %s %q on %v", after.Status, after.Error, after.Packs)
 	}
-	for _, rec := range []gateway.Record{wide, narrow, sorted, failed, after} {
+	// The dataset too, with one of its three copies gone.
+	if rec := onDataset(4); rec.Status != control.StatusSucceeded || !near(centroids(t, rec), centroids(t, wide)) {
+		t.Errorf("kmeans on the dataset after the cut: %s %q", rec.Status, rec.Error)
+	}
+	for _, rec := range []gateway.Record{wide, narrow, sorted, stored, failed, after} {
 		got := getJSON[gateway.Record](t, api+"/flares/"+rec.ID)
 		if got.Status != rec.Status || len(got.Workers) != rec.Size {
 			t.Errorf("record %s after the cut: %s with %d workers, want %s", rec.ID, got.Status, len(got.Workers), rec.Status)

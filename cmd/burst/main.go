@@ -83,7 +83,7 @@ func newRootCmd(cfg *config) *cobra.Command {
 		newInvokerCmd(cfg),
 		newFnCmd(cfg),
 		newBenchCmd(),
-		newDataCmd(),
+		newDataCmd(cfg),
 		newKeyCmd(cfg),
 		newCertCmd(),
 		newFlareCmd(cfg),

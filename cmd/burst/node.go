@@ -177,6 +177,7 @@ func (n *node) startGateway(ctx context.Context, leaveRunning bool) (*gateway.Ga
 		Logger:         n.log.With("component", "gateway"),
 		DefaultTimeout: n.cfg.FlareTimeout,
 		Retention:      n.cfg.Retention,
+		MaxDataset:     n.cfg.MaxDataset,
 		LeaveRunning:   leaveRunning,
 		Auth:           n.cfg.Auth,
 		KeyFile:        filepath.Join(n.cfg.DataDir, "admin.key"),

@@ -8,10 +8,11 @@
 // size. A flare's input is thus a few numbers of JSON however big the data is, and a
 // test makes the whole dataset with the same code for its sequential reference.
 //
-// The file readers split a file the same way, by byte ranges: part r of n reads the
-// lines (or records) that start in the r-th n-th of the file, so every worker reads its
-// share in parallel and no line is read twice or lost. Writers make files in the same
-// formats, for a CLI or a test:
+// The readers split their Source, a file (OpenFile) or a dataset stored in the cluster
+// (functions.OpenDataset), the same way, by byte ranges: part r of n reads the lines
+// (or records) that start in the r-th n-th of it, so every worker reads its share in
+// parallel and no line is read twice or lost. Writers make files in the same formats,
+// for a CLI or a test:
 //
 //	points.csv   one point a line, coordinates separated by commas
 //	edges.txt    one edge a line, "source target" (spaces, tabs or a comma)

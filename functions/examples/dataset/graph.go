@@ -112,20 +112,20 @@ func (g Graph) WriteEdgeList(w io.Writer) error {
 // source and target node ids (0 to MaxNodes-1) separated by spaces, tabs or a comma;
 // further fields (a weight) are ignored, and so are blank lines and lines starting with
 // '#' or '%'. It returns the part's edges in file order.
-func ReadEdges(path string, part, parts int) (src, dst []uint32, err error) {
-	err = readLines(path, part, parts, func(offset int64, line []byte) error {
+func ReadEdges(from Source, part, parts int) (src, dst []uint32, err error) {
+	err = readLines(from, part, parts, func(offset int64, line []byte) error {
 		if skippable(line) {
 			return nil
 		}
 		fields := bytes.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' || r == ',' })
 		if len(fields) < 2 {
-			return fmt.Errorf("dataset: %s: line at byte %d: want \"source target\", got %s", path, offset, excerpt(line))
+			return fmt.Errorf("dataset: %s: line at byte %d: want \"source target\", got %s", from.Name(), offset, excerpt(line))
 		}
 		var ids [2]uint32
 		for i, f := range fields[:2] {
 			id, err := strconv.ParseUint(string(f), 10, 32)
 			if err != nil || id >= MaxNodes {
-				return fmt.Errorf("dataset: %s: line at byte %d: node id %s, want 0 to %d", path, offset, excerpt(f), MaxNodes-1)
+				return fmt.Errorf("dataset: %s: line at byte %d: node id %s, want 0 to %d", from.Name(), offset, excerpt(f), MaxNodes-1)
 			}
 			ids[i] = uint32(id)
 		}

@@ -103,25 +103,25 @@ func (p Points) WriteCSV(w io.Writer) error {
 	return lw.flush()
 }
 
-// ReadPoints reads part part of parts of a CSV file of points: one point a line,
+// ReadPoints reads part part of parts of a CSV file of points from src: one point a line,
 // coordinates separated by commas, every line with the same number of them. Blank lines
 // and lines starting with '#' or '%' are skipped, and so is a first line that is a
 // header (its first field not a number). It returns the part's points row after row and
 // their dimension, 0 when the part holds none.
-func ReadPoints(path string, part, parts int) (data []float64, dims int, err error) {
-	return readPoints(path, part, parts, -1)
+func ReadPoints(src Source, part, parts int) (data []float64, dims int, err error) {
+	return readPoints(src, part, parts, -1)
 }
 
 // HeadPoints reads the first k points of a CSV file of points (fewer if the file has
 // fewer), in the format of ReadPoints.
-func HeadPoints(path string, k int) (data []float64, dims int, err error) {
-	return readPoints(path, 0, 1, k)
+func HeadPoints(src Source, k int) (data []float64, dims int, err error) {
+	return readPoints(src, 0, 1, k)
 }
 
 // readPoints reads at most limit points (no bound if limit < 0).
-func readPoints(path string, part, parts, limit int) (data []float64, dims int, err error) {
+func readPoints(src Source, part, parts, limit int) (data []float64, dims int, err error) {
 	n := 0
-	err = readLines(path, part, parts, func(offset int64, line []byte) error {
+	err = readLines(src, part, parts, func(offset int64, line []byte) error {
 		if n == limit {
 			return errStop
 		}
@@ -131,15 +131,15 @@ func readPoints(path string, part, parts, limit int) (data []float64, dims int, 
 		before := len(data)
 		var perr error
 		if data, perr = parseFloats(data, line); perr != nil {
-			return fmt.Errorf("dataset: %s: line at byte %d: %w", path, offset, perr)
+			return fmt.Errorf("dataset: %s: line at byte %d: %w", src.Name(), offset, perr)
 		}
 		switch got := len(data) - before; {
 		case dims == 0 && got > MaxDims:
-			return fmt.Errorf("dataset: %s: %d coordinates, want at most %d", path, got, MaxDims)
+			return fmt.Errorf("dataset: %s: %d coordinates, want at most %d", src.Name(), got, MaxDims)
 		case dims == 0:
 			dims = got
 		case got != dims:
-			return fmt.Errorf("dataset: %s: line at byte %d has %d coordinates, want %d", path, offset, got, dims)
+			return fmt.Errorf("dataset: %s: line at byte %d has %d coordinates, want %d", src.Name(), offset, got, dims)
 		}
 		n++
 		return nil

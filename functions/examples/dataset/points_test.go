@@ -159,7 +159,7 @@ func TestReadPointsErrorsQuoteLittle(t *testing.T) {
 	if err == nil || len(err.Error()) > 300 || !strings.Contains(err.Error(), "(4000 bytes)") {
 		t.Errorf("a binary line: %d bytes of error: %.300v", len(fmt.Sprint(err)), err)
 	}
-	_, _, err = ReadPoints("no/such/points.csv", 0, 1)
+	_, err = OpenFile("no/such/points.csv")
 	wd, _ := os.Getwd()
 	if err == nil || !strings.Contains(err.Error(), "relative path") || !strings.Contains(err.Error(), wd) {
 		t.Errorf("a missing relative path: %v", err)

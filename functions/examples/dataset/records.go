@@ -97,19 +97,18 @@ func (r Records) WriteTo(w io.Writer) (int64, error) {
 // ReadRecords reads part part of parts of a file of raw records (RecordSize bytes each,
 // no separators; the size must be a multiple of RecordSize): the records of
 // Split(records, parts, part).
-func ReadRecords(path string, part, parts int) ([]byte, error) {
-	f, size, err := openPart(path, part, parts)
-	if err != nil {
+func ReadRecords(src Source, part, parts int) ([]byte, error) {
+	if err := checkPart(part, parts); err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	size := src.Size()
 	if size%RecordSize != 0 {
-		return nil, fmt.Errorf("dataset: %s has %d bytes, not a whole number of %d-byte records", path, size, RecordSize)
+		return nil, fmt.Errorf("dataset: %s has %d bytes, not a whole number of %d-byte records", src.Name(), size, RecordSize)
 	}
 	lo, hi := Split(size/RecordSize, parts, part)
 	out := make([]byte, (hi-lo)*RecordSize)
-	if _, err := f.ReadAt(out, lo*RecordSize); err != nil && !(err == io.EOF && hi == lo) {
-		return nil, fmt.Errorf("dataset: %s: %w", path, err)
+	if _, err := src.ReadAt(out, lo*RecordSize); err != nil && !(err == io.EOF && hi == lo) {
+		return nil, fmt.Errorf("dataset: %s: %w", src.Name(), err)
 	}
 	return out, nil
 }

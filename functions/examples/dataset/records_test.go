@@ -51,7 +51,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 	for _, parts := range []int{1, 3, 16} {
 		var got []byte
 		for part := range parts {
-			b, err := ReadRecords(path, part, parts)
+			b, err := ReadRecords(open(t, path), part, parts)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -96,17 +96,17 @@ func (r Regression) WriteCSV(w io.Writer) error {
 // two); blank lines, comments ('#' or '%') and a header line are skipped as by
 // ReadPoints. It returns the features row after row, the targets and the number of
 // features.
-func ReadSamples(path string) (x, y []float64, features int, err error) {
-	data, dims, err := ReadPoints(path, 0, 1)
+func ReadSamples(src Source) (x, y []float64, features int, err error) {
+	data, dims, err := ReadPoints(src, 0, 1)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	if dims < 2 {
-		return nil, nil, 0, fmt.Errorf("dataset: %s: want features and a target on each line, got %d fields", path, dims)
+		return nil, nil, 0, fmt.Errorf("dataset: %s: want features and a target on each line, got %d fields", src.Name(), dims)
 	}
 	rows := len(data) / dims
 	if rows > MaxSamples {
-		return nil, nil, 0, fmt.Errorf("dataset: %s: %d samples, want at most %d", path, rows, MaxSamples)
+		return nil, nil, 0, fmt.Errorf("dataset: %s: %d samples, want at most %d", src.Name(), rows, MaxSamples)
 	}
 	features = dims - 1
 	x, y = make([]float64, 0, rows*features), make([]float64, rows)

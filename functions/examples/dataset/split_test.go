@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,43 +49,61 @@ func inParts[T any](n int64, parts int, gen func(lo, hi int64) []T) []T {
 	return joined
 }
 
-// writeFile writes content to a file in a test's temporary directory.
-func writeFile(t *testing.T, name, content string) string {
+// writeFile writes content to a file in a test's temporary directory and opens it.
+func writeFile(t *testing.T, name, content string) *File {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return open(t, path)
 }
 
-func TestOpenPart(t *testing.T) {
+// open opens the file at path for a test.
+func open(t *testing.T, path string) *File {
+	t.Helper()
+	f, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestOpenFile(t *testing.T) {
 	dir := t.TempDir()
-	file := writeFile(t, "f.txt", "0123456789")
+	file := writeFile(t, "f.txt", "0123456789").Name()
 	tests := []struct {
-		name        string
-		path        string
-		part, parts int
-		want        string
+		name string
+		path string
+		want string
 	}{
-		{"file", file, 1, 2, ""},
-		{"missing", filepath.Join(dir, "nope.txt"), 0, 1, "no such file"},
-		{"directory", dir, 0, 1, "not a regular file"},
-		{"part past the end", file, 2, 2, "part 2 of 2"},
-		{"negative part", file, -1, 2, "part -1 of 2"},
-		{"no parts", file, 0, 0, "part 0 of 0"},
+		{"file", file, ""},
+		{"missing", filepath.Join(dir, "nope.txt"), "no such file"},
+		{"relative", "nope.txt", "a relative path, from the worker's directory"},
+		{"directory", dir, "not a regular file"},
 	}
 	for _, tt := range tests {
-		f, size, err := openPart(tt.path, tt.part, tt.parts)
+		f, err := OpenFile(tt.path)
 		if tt.want != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("%s: got %v, want an error with %q", tt.name, err, tt.want)
 			}
 			continue
 		}
-		if err != nil || size != 10 {
-			t.Errorf("%s: size %d, %v", tt.name, size, err)
+		if err != nil || f.Size() != 10 || f.Name() != file {
+			t.Fatalf("%s: %v", tt.name, err)
 		}
 		f.Close()
+	}
+	src := writeFile(t, "g.txt", "0123456789")
+	for _, parts := range [][2]int{{2, 2}, {-1, 2}, {0, 0}} {
+		want := fmt.Sprintf("part %d of %d", parts[0], parts[1])
+		if _, _, err := ReadPoints(src, parts[0], parts[1]); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ReadPoints: got %v, want %q", err, want)
+		}
+		if _, err := ReadRecords(src, parts[0], parts[1]); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ReadRecords: got %v, want %q", err, want)
+		}
 	}
 }

@@ -15,16 +15,19 @@ const MaxLine = 1 << 20
 // errStop ends a readLines walk early without an error.
 var errStop = errors.New("stop")
 
-// readLines calls fn with each line of part part of parts of the file at path: the lines
-// whose first byte lies in the part's byte range, so the parts together read every line
-// once. fn gets the line's byte offset (line numbers are unknown past the first part)
-// and the line without its "\n" or "\r\n"; the line is only valid during the call.
-func readLines(path string, part, parts int, fn func(offset int64, line []byte) error) error {
-	f, size, err := openPart(path, part, parts)
-	if err != nil {
+// readBlock is what a line reader asks its source for at a time: a dataset's reads
+// are a round trip each, and a larger block takes its chunks at once.
+const readBlock = 1 << 20
+
+// readLines calls fn with each line of part part of parts of src: the lines whose first
+// byte lies in the part's byte range, so the parts together read every line once. fn
+// gets the line's byte offset (line numbers are unknown past the first part) and the
+// line without its "\n" or "\r\n"; the line is only valid during the call.
+func readLines(src Source, part, parts int, fn func(offset int64, line []byte) error) error {
+	if err := checkPart(part, parts); err != nil {
 		return err
 	}
-	defer f.Close()
+	size := src.Size()
 	lo, hi := Split(size, parts, part)
 	if lo == hi {
 		return nil
@@ -35,10 +38,8 @@ func readLines(path string, part, parts int, fn func(offset int64, line []byte) 
 		// the line running over lo belongs to the part before.
 		pos = lo - 1
 	}
-	if _, err := f.Seek(pos, io.SeekStart); err != nil {
-		return fmt.Errorf("dataset: %w", err)
-	}
-	r := bufio.NewReaderSize(f, 1<<16)
+	name := src.Name()
+	r := bufio.NewReaderSize(io.NewSectionReader(src, pos, size-pos), readBlock)
 	var long []byte
 	next := func() ([]byte, error) {
 		line, err := r.ReadSlice('\n')
@@ -50,7 +51,7 @@ func readLines(path string, part, parts int, fn func(offset int64, line []byte) 
 			line, err = r.ReadSlice('\n')
 			long = append(long, line...)
 			if len(long) > MaxLine {
-				return nil, fmt.Errorf("dataset: %s: line at byte %d is longer than %d bytes", path, pos, MaxLine)
+				return nil, fmt.Errorf("dataset: %s: line at byte %d is longer than %d bytes", name, pos, MaxLine)
 			}
 		}
 		return long, err
@@ -58,7 +59,7 @@ func readLines(path string, part, parts int, fn func(offset int64, line []byte) 
 	if lo > 0 {
 		skip, err := next()
 		if err != nil && err != io.EOF {
-			return fmt.Errorf("dataset: %s: %w", path, err)
+			return fmt.Errorf("dataset: %s: %w", name, err)
 		}
 		pos += int64(len(skip))
 	}
@@ -79,7 +80,7 @@ func readLines(path string, part, parts int, fn func(offset int64, line []byte) 
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("dataset: %s: %w", path, err)
+			return fmt.Errorf("dataset: %s: %w", name, err)
 		}
 	}
 	return nil

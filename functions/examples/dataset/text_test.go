@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"math"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -55,16 +54,15 @@ func TestReadLinesErrors(t *testing.T) {
 	long := writeFile(t, "long.txt", strings.Repeat("x", MaxLine+10))
 	tests := []struct {
 		name        string
-		path        string
+		src         Source
 		part, parts int
 		want        string
 	}{
-		{"missing", filepath.Join(t.TempDir(), "nope.txt"), 0, 1, "no such file"},
 		{"bad part", long, 2, 2, "part 2 of 2"},
 		{"too long", long, 0, 1, "longer than"},
 	}
 	for _, tt := range tests {
-		err := readLines(tt.path, tt.part, tt.parts, func(int64, []byte) error { return nil })
+		err := readLines(tt.src, tt.part, tt.parts, func(int64, []byte) error { return nil })
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want an error with %q", tt.name, err, tt.want)
 		}

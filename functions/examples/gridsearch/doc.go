@@ -24,6 +24,10 @@
 //
 //	{"file": "/data/samples.csv"}
 //
+// or the same CSV stored in the cluster (`burst data put samples samples.csv`):
+//
+//	{"dataset": "samples"}
+//
 // Defaults: alphas 10^-4 to 10^2 in half-decade steps (13 values), degrees [1, 2, 3],
 // folds 5. Grid points are ordered degree-major: i = degree index·len(alphas) + alpha
 // index. Since every rank holds the whole dataset, samples × features × the largest

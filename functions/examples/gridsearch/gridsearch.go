@@ -29,6 +29,7 @@ const (
 type Input struct {
 	Generate *dataset.Regression `json:"generate,omitempty"`
 	File     string              `json:"file,omitempty"`
+	Dataset  string              `json:"dataset,omitempty"`
 	Alphas   []float64           `json:"alphas,omitempty"`
 	Degrees  []int               `json:"degrees,omitempty"`
 	Folds    int                 `json:"folds,omitempty"`
@@ -69,7 +70,7 @@ func DefaultAlphas() []float64 {
 // ParseInput decodes and checks an input.
 func ParseInput(raw json.RawMessage) (Input, error) {
 	var in Input
-	if err := flareinput.Decode("gridsearch", raw, &in, `{"generate": {"samples": 2000, "seed": 1}} or {"file": "samples.csv"}`); err != nil {
+	if err := flareinput.Decode("gridsearch", raw, &in, `{"generate": {"samples": 2000, "seed": 1}} or {"file": "samples.csv"} or {"dataset": "samples"}`); err != nil {
 		return in, err
 	}
 	if in.Alphas == nil {
@@ -79,9 +80,10 @@ func ParseInput(raw json.RawMessage) (Input, error) {
 		in.Degrees = []int{1, 2, 3}
 	}
 	in.Folds = cmp.Or(in.Folds, 5)
+	if err := flareinput.OneSource("gridsearch", in.Generate != nil, in.File, in.Dataset); err != nil {
+		return in, err
+	}
 	switch {
-	case (in.Generate == nil) == (in.File == ""):
-		return in, errors.New(`gridsearch: want exactly one of "generate" and "file"`)
 	case len(in.Alphas) == 0 || len(in.Degrees) == 0:
 		return in, errors.New("gridsearch: an empty grid: give at least one alpha and one degree")
 	case len(in.Alphas)*len(in.Degrees) > MaxGrid:
@@ -155,8 +157,16 @@ func run(ctx context.Context, w *comm.Worker, in Input) (Result, error) {
 	if g := in.Generate; g != nil {
 		x, y = g.Generate()
 		p = g.Features
-	} else if x, y, p, err = dataset.ReadSamples(in.File); err != nil {
-		return Result{}, fmt.Errorf("gridsearch: %w", err)
+	} else {
+		src, close, err := flareinput.Open(ctx, w, in.File, in.Dataset)
+		if err != nil {
+			return Result{}, fmt.Errorf("gridsearch: %w", err)
+		}
+		x, y, p, err = dataset.ReadSamples(src)
+		close()
+		if err != nil {
+			return Result{}, fmt.Errorf("gridsearch: %w", err)
+		}
 	}
 	n := len(y)
 	if err := checkSize(n, p, in); err != nil {

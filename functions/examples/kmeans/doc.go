@@ -15,6 +15,11 @@
 //
 //	{"k": 8, "file": "/data/points.csv"}
 //
+// or from the same CSV stored in the cluster (`burst data put points points.csv`),
+// each rank reading its byte range from whichever host it runs on:
+//
+//	{"k": 8, "dataset": "points"}
+//
 // "generate" is a dataset.Points. "iterations" bounds the updates (default 100,
 // at most 100000); "tolerance" is the largest distance a centroid may still move for the
 // run to stop early (default 0: stop once the assignment no longer changes, which

@@ -27,6 +27,7 @@ type Input struct {
 	K          int             `json:"k"`
 	Generate   *dataset.Points `json:"generate,omitempty"`
 	File       string          `json:"file,omitempty"`
+	Dataset    string          `json:"dataset,omitempty"`
 	Iterations int             `json:"iterations,omitempty"`
 	Tolerance  float64         `json:"tolerance,omitempty"`
 	Centroids  [][]float64     `json:"centroids,omitempty"`
@@ -35,7 +36,7 @@ type Input struct {
 // ParseInput decodes and checks an input; name prefixes its errors.
 func ParseInput(name string, raw json.RawMessage) (Input, error) {
 	var in Input
-	if err := flareinput.Decode(name, raw, &in, `{"k": 8, "generate": {"points": 100000, "seed": 1}} or {"k": 8, "file": "points.csv"}`); err != nil {
+	if err := flareinput.Decode(name, raw, &in, `{"k": 8, "generate": {"points": 100000, "seed": 1}} or {"k": 8, "file": "points.csv"} or {"k": 8, "dataset": "points"}`); err != nil {
 		return in, err
 	}
 	in.Iterations = cmp.Or(in.Iterations, DefaultIterations)
@@ -43,11 +44,12 @@ func ParseInput(name string, raw json.RawMessage) (Input, error) {
 		g := in.Generate.WithDefaults()
 		in.Generate = &g
 	}
+	if err := flareinput.OneSource(name, in.Generate != nil, in.File, in.Dataset); err != nil {
+		return in, err
+	}
 	switch {
 	case in.K < 1 || in.K > MaxK:
 		return in, fmt.Errorf("%s: k %d, want 1 to %d", name, in.K, MaxK)
-	case (in.Generate == nil) == (in.File == ""):
-		return in, fmt.Errorf("%s: want exactly one of \"generate\" and \"file\"", name)
 	case in.Iterations < 1 || in.Iterations > MaxIterations:
 		return in, fmt.Errorf("%s: %d iterations, want 1 to %d", name, in.Iterations, MaxIterations)
 	case !(in.Tolerance >= 0 && in.Tolerance < 1e300):
@@ -84,7 +86,6 @@ func Load(ctx context.Context, w *comm.Worker, name string, in Input) (*Data, []
 	}
 	d := &Data{}
 	var head []float64
-	var err error
 	if g := in.Generate; g != nil {
 		lo, hi := dataset.Split(g.N, w.Size(), w.Rank())
 		if (hi-lo)*int64(g.Dims) > MaxWorkerFloats {
@@ -95,22 +96,27 @@ func Load(ctx context.Context, w *comm.Worker, name string, in Input) (*Data, []
 			head = g.Generate(0, int64(in.K))
 		}
 	} else {
-		if d.Points, d.Dims, err = dataset.ReadPoints(in.File, w.Rank(), w.Size()); err != nil {
+		src, close, err := flareinput.Open(ctx, w, in.File, in.Dataset)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		defer close()
+		if d.Points, d.Dims, err = dataset.ReadPoints(src, w.Rank(), w.Size()); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
 		if err := agreeOnShape(ctx, w, name, d); err != nil {
 			return nil, nil, err
 		}
 		if d.Total < int64(in.K) {
-			return nil, nil, fmt.Errorf("%s: k %d is more than the %d points of %s", name, in.K, d.Total, in.File)
+			return nil, nil, fmt.Errorf("%s: k %d is more than the %d points of %s", name, in.K, d.Total, src.Name())
 		}
 		if in.Centroids == nil {
 			var dims int
-			if head, dims, err = dataset.HeadPoints(in.File, in.K); err != nil {
+			if head, dims, err = dataset.HeadPoints(src, in.K); err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", name, err)
 			}
 			if len(head) != in.K*d.Dims || dims != d.Dims {
-				return nil, nil, fmt.Errorf("%s: could not read the first %d points of %s", name, in.K, in.File)
+				return nil, nil, fmt.Errorf("%s: could not read the first %d points of %s", name, in.K, src.Name())
 			}
 		}
 	}

@@ -25,7 +25,7 @@
 // centroid, so its points × k is at most kmeans.MaxWorkerFloats (2²⁸).
 //
 // Input and output are those of kmeans (see package kmeans): {"k": 8, "generate":
-// {...}} or {"k": 8, "file": "points.csv"}, plus "iterations" (default 100), "tolerance"
+// {...}} or {"k": 8, "file": "points.csv"} or {"k": 8, "dataset": "points"}, plus "iterations" (default 100), "tolerance"
 // (default 0) and "centroids"; rank 0 answers the model, with sizes that differ by at
 // most one and the inertia of the balanced assignment, and the other ranks their share
 // of the points.

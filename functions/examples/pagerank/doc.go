@@ -33,7 +33,11 @@
 //
 //	{"file": "/data/edges.txt", "nodes": 1000000}
 //
-// "nodes" is optional for a file (default: the largest id + 1). Defaults: damping 0.85,
+// or the same edge list stored in the cluster (`burst data put edges edges.txt`):
+//
+//	{"dataset": "edges"}
+//
+// "nodes" is optional for a file or a dataset (default: the largest id + 1). Defaults: damping 0.85,
 // tolerance 1e-8, iterations 200, top 10 (at most 10000).
 //
 // Output: every rank answers its share and its comm counters (w.Counters(), from the

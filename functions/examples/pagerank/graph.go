@@ -7,6 +7,7 @@ import (
 
 	"github.com/burstgo/burst/comm"
 	"github.com/burstgo/burst/functions/examples/dataset"
+	"github.com/burstgo/burst/functions/examples/flareinput"
 )
 
 // MaxWorkerEdges and MaxWorkerNodes bound the edges (about 2 GiB with the plan) and
@@ -56,7 +57,12 @@ func loadPart(ctx context.Context, w *comm.Worker, in Input) (*part, error) {
 		p.offsets, p.targets = g.Generate(p.lo, p.hi)
 		return p, nil
 	}
-	src, dst, err := dataset.ReadEdges(in.File, w.Rank(), w.Size())
+	from, close, err := flareinput.Open(ctx, w, in.File, in.Dataset)
+	if err != nil {
+		return nil, fmt.Errorf("pagerank: %w", err)
+	}
+	src, dst, err := dataset.ReadEdges(from, w.Rank(), w.Size())
+	close()
 	if err != nil {
 		return nil, fmt.Errorf("pagerank: %w", err)
 	}
@@ -76,12 +82,12 @@ func loadPart(ctx context.Context, w *comm.Worker, in Input) (*part, error) {
 	p := &part{n: all[0] + 1}
 	if in.Nodes > 0 {
 		if all[0] >= in.Nodes {
-			return nil, fmt.Errorf("pagerank: %s has node id %d, but \"nodes\" is %d", in.File, all[0], in.Nodes)
+			return nil, fmt.Errorf("pagerank: %s has node id %d, but \"nodes\" is %d", from.Name(), all[0], in.Nodes)
 		}
 		p.n = in.Nodes
 	}
 	if p.n == 0 {
-		return nil, fmt.Errorf("pagerank: %s has no edges; give \"nodes\" for a graph without any", in.File)
+		return nil, fmt.Errorf("pagerank: %s has no edges; give \"nodes\" for a graph without any", from.Name())
 	}
 	if int64(w.Size()) > p.n {
 		return nil, fmt.Errorf("pagerank: %d workers for %d nodes: use at most one worker per node", w.Size(), p.n)

@@ -32,6 +32,7 @@ const (
 type Input struct {
 	Generate   *dataset.Graph `json:"generate,omitempty"`
 	File       string         `json:"file,omitempty"`
+	Dataset    string         `json:"dataset,omitempty"`
 	Nodes      int64          `json:"nodes,omitempty"`
 	Damping    float64        `json:"damping,omitempty"`
 	Tolerance  float64        `json:"tolerance,omitempty"`
@@ -66,18 +67,19 @@ type Result struct {
 // ParseInput decodes and checks an input.
 func ParseInput(raw json.RawMessage) (Input, error) {
 	var in Input
-	if err := flareinput.Decode("pagerank", raw, &in, `{"generate": {"nodes": 100000, "seed": 1}} or {"file": "edges.txt"}`); err != nil {
+	if err := flareinput.Decode("pagerank", raw, &in, `{"generate": {"nodes": 100000, "seed": 1}} or {"file": "edges.txt"} or {"dataset": "edges"}`); err != nil {
 		return in, err
 	}
 	in.Damping = cmp.Or(in.Damping, DefaultDamping)
 	in.Tolerance = cmp.Or(in.Tolerance, DefaultTolerance)
 	in.Iterations = cmp.Or(in.Iterations, DefaultIterations)
 	in.Top = cmp.Or(in.Top, DefaultTop)
+	if err := flareinput.OneSource("pagerank", in.Generate != nil, in.File, in.Dataset); err != nil {
+		return in, err
+	}
 	switch {
-	case (in.Generate == nil) == (in.File == ""):
-		return in, fmt.Errorf("pagerank: want exactly one of \"generate\" and \"file\"")
 	case in.Generate != nil && in.Nodes != 0:
-		return in, fmt.Errorf("pagerank: \"nodes\" goes with \"file\"; a generated graph has \"generate\": {\"nodes\": ...}")
+		return in, fmt.Errorf("pagerank: \"nodes\" goes with \"file\" or \"dataset\"; a generated graph has \"generate\": {\"nodes\": ...}")
 	case in.Nodes < 0 || in.Nodes > dataset.MaxNodes:
 		return in, fmt.Errorf("pagerank: %d nodes, want 1 to %d", in.Nodes, dataset.MaxNodes)
 	case !(in.Damping > 0 && in.Damping < 1):

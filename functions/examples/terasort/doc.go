@@ -28,6 +28,11 @@
 //
 //	{"file": "/data/records.bin", "output": "/data/sorted"}
 //
+// or the same records stored in the cluster (`burst data put records records.bin`),
+// each rank reading its byte range from whichever host it runs on:
+//
+//	{"dataset": "records"}
+//
 // "samples" is the number of keys each rank samples (default 256, at most 65536).
 // "output", optional, is a directory (created if missing) where rank r writes its sorted
 // records as part-RRRRR (r on five digits); reading the parts in order gives the whole

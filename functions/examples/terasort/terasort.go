@@ -36,6 +36,7 @@ const (
 type Input struct {
 	Generate *dataset.Records `json:"generate,omitempty"`
 	File     string           `json:"file,omitempty"`
+	Dataset  string           `json:"dataset,omitempty"`
 	Output   string           `json:"output,omitempty"`
 	Samples  int              `json:"samples,omitempty"`
 }
@@ -64,13 +65,14 @@ type Total struct {
 // ParseInput decodes and checks an input.
 func ParseInput(raw json.RawMessage) (Input, error) {
 	var in Input
-	if err := flareinput.Decode("terasort", raw, &in, `{"generate": {"records": 1000000, "seed": 1}} or {"file": "records.bin"}`); err != nil {
+	if err := flareinput.Decode("terasort", raw, &in, `{"generate": {"records": 1000000, "seed": 1}} or {"file": "records.bin"} or {"dataset": "records"}`); err != nil {
 		return in, err
 	}
 	in.Samples = cmp.Or(in.Samples, DefaultSamples)
+	if err := flareinput.OneSource("terasort", in.Generate != nil, in.File, in.Dataset); err != nil {
+		return in, err
+	}
 	switch {
-	case (in.Generate == nil) == (in.File == ""):
-		return in, fmt.Errorf("terasort: want exactly one of \"generate\" and \"file\"")
 	case in.Samples < 1 || in.Samples > MaxSamples:
 		return in, fmt.Errorf("terasort: %d samples, want 1 to %d", in.Samples, MaxSamples)
 	}
@@ -130,7 +132,7 @@ func run(ctx context.Context, w *comm.Worker, in Input) (Result, []byte, error) 
 		return Result{}, nil, err
 	}
 
-	records, err := load(w, in)
+	records, err := load(ctx, w, in)
 	if err != nil {
 		return Result{}, nil, err
 	}
@@ -181,7 +183,7 @@ func run(ctx context.Context, w *comm.Worker, in Input) (Result, []byte, error) 
 }
 
 // load makes or reads the rank's share of the records.
-func load(w *comm.Worker, in Input) ([]byte, error) {
+func load(ctx context.Context, w *comm.Worker, in Input) ([]byte, error) {
 	if g := in.Generate; g != nil {
 		lo, hi := dataset.Split(g.N, w.Size(), w.Rank())
 		if (hi-lo)*recSize > MaxWorkerBytes {
@@ -189,14 +191,15 @@ func load(w *comm.Worker, in Input) ([]byte, error) {
 		}
 		return g.Generate(lo, hi), nil
 	}
-	st, err := os.Stat(in.File)
+	src, close, err := flareinput.Open(ctx, w, in.File, in.Dataset)
 	if err != nil {
 		return nil, fmt.Errorf("terasort: %w", err)
 	}
-	if st.Size()/int64(w.Size()) > MaxWorkerBytes {
-		return nil, fmt.Errorf("terasort: %d bytes per worker is too many: use a larger burst", st.Size()/int64(w.Size()))
+	defer close()
+	if src.Size()/int64(w.Size()) > MaxWorkerBytes {
+		return nil, fmt.Errorf("terasort: %d bytes per worker is too many: use a larger burst", src.Size()/int64(w.Size()))
 	}
-	records, err := dataset.ReadRecords(in.File, w.Rank(), w.Size())
+	records, err := dataset.ReadRecords(src, w.Rank(), w.Size())
 	if err != nil {
 		return nil, fmt.Errorf("terasort: %w", err)
 	}
