@@ -24,11 +24,15 @@ import (
 
 // network is hosts of a test: Linux network namespaces, each with one interface on a
 // bridge of the test's own, addresses 198.18.0.1, .2, ... of the benchmarking range
-// (RFC 2544), routed nowhere. The test itself reaches them from the bridge's 198.18.0.254.
+// (RFC 2544), routed nowhere. The bridge sits in a namespace of its own, the switch, so
+// that the machine's firewall does not filter what it bridges (Docker's daemon, for
+// one, drops forwarded packets in the machine's namespace). The test itself reaches the
+// hosts from 198.18.0.254, its own cable to the switch.
 type network struct {
 	t      *testing.T
 	suffix string
 	hosts  []string // namespace names
+	sw     string   // the switch's namespace
 }
 
 // networks counts the networks this process made, for names of their own.
@@ -48,34 +52,49 @@ func newNetwork(t *testing.T, n int) *network {
 	}
 	networks++
 	nw := &network{t: t, suffix: strconv.Itoa((os.Getpid()%10000)*10 + networks%10)}
-	bridge := "bbr" + nw.suffix
+	nw.sw = "burst-sw-" + nw.suffix
+	test := "bvt" + nw.suffix
 	t.Cleanup(func() {
-		// Deleting a namespace takes its cable's end away later, in the background;
-		// deleting the bridge's end takes both at once.
+		// Deleting a namespace takes its cables' ends away later, in the background;
+		// deleting an end of each takes both at once.
+		exec.Command("ip", "link", "del", test).Run()
 		for i, h := range nw.hosts {
-			exec.Command("ip", "link", "del", nw.link(i)).Run()
+			exec.Command("ip", "-n", nw.sw, "link", "del", nw.link(i)).Run()
 			exec.Command("ip", "netns", "del", h).Run()
 		}
-		exec.Command("ip", "link", "del", bridge).Run()
+		exec.Command("ip", "netns", "del", nw.sw).Run()
 	})
-	nw.ip("link", "add", bridge, "type", "bridge")
-	nw.ip("addr", "add", "198.18.0.254/24", "dev", bridge)
-	nw.ip("link", "set", bridge, "up")
+	nw.ip("netns", "add", nw.sw)
+	nw.ip("-n", nw.sw, "link", "add", "br0", "type", "bridge")
+	nw.ip("-n", nw.sw, "link", "set", "br0", "up")
+	// plug connects end, in the machine's namespace, to the switch, and names its peer
+	// peer.
+	plug := func(end, peer string) {
+		nw.ip("link", "add", end, "type", "veth", "peer", "name", peer)
+		nw.ip("link", "set", end, "netns", nw.sw)
+		nw.ip("-n", nw.sw, "link", "set", end, "master", "br0")
+		nw.ip("-n", nw.sw, "link", "set", end, "up")
+	}
+	plug("bvs"+nw.suffix, test)
+	nw.ip("addr", "add", "198.18.0.254/24", "dev", test)
+	nw.ip("link", "set", test, "up")
 	for i := 1; i <= n; i++ {
 		ns := fmt.Sprintf("burst-h%d-%s", i, nw.suffix)
 		nw.hosts = append(nw.hosts, ns)
 		nw.ip("netns", "add", ns)
-		nw.ip("link", "add", nw.link(i-1), "type", "veth", "peer", "name", "bp"+strconv.Itoa(i)+nw.suffix)
-		nw.ip("link", "set", "bp"+strconv.Itoa(i)+nw.suffix, "netns", ns)
-		nw.ip("link", "set", nw.link(i-1), "master", bridge)
-		nw.ip("link", "set", nw.link(i-1), "up")
-		nw.ip("-n", ns, "link", "set", "bp"+strconv.Itoa(i)+nw.suffix, "name", "eth0")
+		peer := "bp" + strconv.Itoa(i) + nw.suffix
+		plug(nw.link(i-1), peer)
+		nw.ip("link", "set", peer, "netns", ns)
+		nw.ip("-n", ns, "link", "set", peer, "name", "eth0")
 		nw.ip("-n", ns, "addr", "add", nw.addr(i-1)+"/24", "dev", "eth0")
 		nw.ip("-n", ns, "link", "set", "eth0", "up")
 		nw.ip("-n", ns, "link", "set", "lo", "up")
 	}
 	return nw
 }
+
+// cut takes host i's cable out of the switch.
+func (nw *network) cut(i int) { nw.ip("-n", nw.sw, "link", "set", nw.link(i), "down") }
 
 func (nw *network) ip(args ...string) {
 	nw.t.Helper()
@@ -84,7 +103,7 @@ func (nw *network) ip(args ...string) {
 	}
 }
 
-// addr is host i's address; link is the name of its cable's end on the bridge.
+// addr is host i's address; link is the name of its cable's end on the switch.
 func (nw *network) addr(i int) string { return "198.18.0." + strconv.Itoa(i+1) }
 func (nw *network) link(i int) string { return "bv" + strconv.Itoa(i+1) + nw.suffix }
 
@@ -202,7 +221,7 @@ func TestSeveralHosts(t *testing.T) {
 	long := postFlare(t, api, `{"function":"sleep","size":8,"granularity":4,"input":"1m"}`)
 	waitRunning(t, api, long.ID)
 	cut := time.Now()
-	nw.ip("link", "set", nw.link(2), "down")
+	nw.cut(2)
 	failed := waitEnded(t, api, long.ID)
 	t.Logf("the flare failed %s after the cut: %s", time.Since(cut).Round(time.Millisecond), failed.Error)
 	if failed.Status != control.StatusFailed || !strings.Contains(failed.Error, "host-c") {
