@@ -138,7 +138,7 @@ type principal struct {
 
 // openKeys opens the keys bucket, reads it and watches it for changes until ctx ends.
 func openKeys(ctx context.Context, js jetstream.JetStream, replicas int, required, loopback bool) (*keys, <-chan struct{}, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := openBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: BucketKeys, Description: "Burst API keys by id (hashes, never keys)", Storage: jetstream.FileStorage,
 		Replicas: max(replicas, 1),
 	})

@@ -57,7 +57,7 @@ type namespaceState struct {
 
 // openNamespaces reads the namespaces, and makes the default one the first time.
 func openNamespaces(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, map[string]*namespaceState, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := openBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: BucketNamespaces, Description: "Burst namespaces and their limits", Storage: jetstream.FileStorage,
 		Replicas: max(replicas, 1),
 	})

@@ -81,7 +81,7 @@ func openStore(ctx context.Context, nc *nats.Conn, retention, maxTimeout time.Du
 		{&s.results, BucketResults, "Burst workers and results by flare id and first rank", retention},
 		{&s.logs, BucketLogs, "Burst worker logs by flare id", retention},
 	} {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		kv, err := openBucket(ctx, js, jetstream.KeyValueConfig{
 			Bucket: b.name, Description: b.desc, History: 1, Storage: jetstream.FileStorage, TTL: b.ttl, Replicas: replicas,
 		})
 		if err != nil {
@@ -93,6 +93,11 @@ func openStore(ctx context.Context, nc *nats.Conn, retention, maxTimeout time.Du
 		Bucket: control.PluginBucket, Description: "Burst plugins by SHA-256 digest", Storage: jetstream.FileStorage,
 		Replicas: replicas,
 	})
+	if err == nil && replicas > 1 {
+		if err = leaderReads(ctx, js, "OBJ_"+control.PluginBucket); err == nil {
+			s.plugins, err = js.ObjectStore(ctx, control.PluginBucket)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("gateway: bucket %s: %w", control.PluginBucket, err)
 	}
@@ -112,6 +117,38 @@ func openStore(ctx context.Context, nc *nats.Conn, retention, maxTimeout time.Du
 	}
 	s.js = js
 	return s, nil
+}
+
+// openBucket makes or updates a bucket and opens it for reads that see every write
+// acknowledged before them (leaderReads).
+func openBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+	if err != nil || cfg.Replicas <= 1 {
+		return kv, err
+	}
+	if err := leaderReads(ctx, js, "KV_"+cfg.Bucket); err != nil {
+		return nil, err
+	}
+	return js.KeyValue(ctx, cfg.Bucket)
+}
+
+// leaderReads turns a replicated stream's direct gets off, so that its reads go to
+// its leader: a direct get may be answered by a follower that has not yet applied the
+// newest write, and a function registered a moment before was not found (seen with
+// docker compose: PUT /functions answered 201, a POST /flares 10 ms later 404).
+// Buckets set direct gets on whenever they are made or updated, so this follows each.
+func leaderReads(ctx context.Context, js jetstream.JetStream, stream string) error {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	cfg := st.CachedInfo().Config
+	if !cfg.AllowDirect {
+		return nil
+	}
+	cfg.AllowDirect = false
+	_, err = js.UpdateStream(ctx, cfg)
+	return err
 }
 
 // errNotStored is returned for a key that is not in its bucket.

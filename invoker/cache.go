@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -145,7 +146,20 @@ func (c *functionCache) fetch(ctx context.Context, digest, path string) error {
 	if err != nil {
 		return err
 	}
-	b, err := obs.GetBytes(ctx, digest)
+	// A replica behind its leader may not have the plugin yet: asked again a few
+	// times before it is missing.
+	var b []byte
+	for try := 1; ; try++ {
+		b, err = obs.GetBytes(ctx, digest)
+		if !errors.Is(err, jetstream.ErrObjectNotFound) || try == 5 {
+			break
+		}
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("invoker: fetch plugin %s: %w", digest, err)
 	}

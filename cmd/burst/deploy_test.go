@@ -55,6 +55,49 @@ func parses(t *testing.T, where string, args []string) map[string]string {
 	return flags
 }
 
+// shellFields splits a line of sh into words, as sh does for double quotes (enough for
+// this page: no single quotes or escapes in the commands it checks).
+func shellFields(line string) []string {
+	var words []string
+	var word strings.Builder
+	quoted, in := false, false
+	for _, r := range line {
+		switch {
+		case r == '"':
+			quoted, in = !quoted, true
+		case r == ' ' && !quoted:
+			if in {
+				words = append(words, word.String())
+				word.Reset()
+			}
+			in = false
+		default:
+			word.WriteRune(r)
+			in = true
+		}
+	}
+	if in {
+		words = append(words, word.String())
+	}
+	return words
+}
+
+// dockerRun splits the arguments of docker run into its image and the command: the
+// first argument that is neither an option nor an option's value.
+func dockerRun(args []string) (image string, cmd []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case !strings.HasPrefix(a, "-"):
+			return a, args[i+1:]
+		case a == "-d" || a == "--rm" || a == "-i" || a == "-t" || a == "-it" || strings.Contains(a, "="):
+		default:
+			i++ // the option's value
+		}
+	}
+	return "", nil
+}
+
 // TestDeployDoc holds docs/deploy.md to the binary, since its docker, systemctl and
 // kubectl lines cannot run here: its burst commands run (burst cert, into a temporary
 // directory) or parse with burst's own command tree, as do the systemd units' ExecStart
@@ -68,7 +111,7 @@ func TestDeployDoc(t *testing.T) {
 	for _, block := range blocks["sh"] {
 		for line := range strings.Lines(block) {
 			line, _, _ = strings.Cut(strings.TrimSpace(line), "#")
-			fields := strings.Fields(line)
+			fields := shellFields(line)
 			switch {
 			case len(fields) > 1 && fields[0] == "burst" && fields[1] == "cert":
 				// Run, into a directory of the test's.
@@ -88,12 +131,12 @@ func TestDeployDoc(t *testing.T) {
 			case len(fields) > 0 && fields[0] == "burst":
 				parses(t, line, fields[1:])
 			case len(fields) > 1 && fields[0] == "docker" && fields[1] == "run":
-				i := strings.Index(line, " burst ")
-				if i < 0 {
-					t.Errorf("%s: runs no burst image", line)
+				image, args := dockerRun(fields[2:])
+				if image != "burst" {
+					t.Errorf("%s: runs image %q, not burst", line, image)
 					continue
 				}
-				parses(t, line, strings.Fields(line[i+len(" burst "):]))
+				parses(t, line, args)
 			}
 		}
 	}

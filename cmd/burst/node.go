@@ -217,8 +217,15 @@ func (n *node) waitJetStream(ctx context.Context, nc *nats.Conn) error {
 	for said := false; ; {
 		try, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := js.AccountInfo(try)
-		cancel()
 		peers := n.routedServers()
+		if err == nil && peers >= want && want > 0 {
+			// Routed is not yet placeable: JetStream's meta group learns of the other
+			// servers a moment later, and a bucket of several replicas made before
+			// then is refused ("no suitable peers for placement"). A stream of as many
+			// replicas, made and dropped, says when it is.
+			err = probePlacement(try, js, n.srv.Name(), want+1)
+		}
+		cancel()
 		switch {
 		case err == nil && peers >= want:
 			return nil
@@ -234,6 +241,22 @@ func (n *node) waitJetStream(ctx context.Context, nc *nats.Conn) error {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// probePlacement makes and drops a stream of replicas copies in memory.
+func probePlacement(ctx context.Context, js jetstream.JetStream, node string, replicas int) error {
+	name := "BURST_PLACEMENT_" + strings.Map(func(r rune) rune {
+		if r == '.' || r == '*' || r == '>' || r == ' ' {
+			return '_'
+		}
+		return r
+	}, node)
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: name, Subjects: []string{"burst.probe." + name}, Storage: jetstream.MemoryStorage, Replicas: replicas,
+	}); err != nil {
+		return fmt.Errorf("a stream of %d replicas: %w", replicas, err)
+	}
+	return js.DeleteStream(ctx, name)
 }
 
 // routedServers counts the other servers this node's server has routes to.
