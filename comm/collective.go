@@ -35,12 +35,12 @@ func (w *Worker) nextColl() uint64 {
 	return w.coll
 }
 
-func (p *Pack) packOf(r int) int { return r / p.cfg.Granularity }
-func (p *Pack) leader(q int) int { return q * p.cfg.Granularity }
-func (p *Pack) ranksOf(q int) (first, end int) {
-	first = q * p.cfg.Granularity
-	return first, min(first+p.cfg.Granularity, p.cfg.Size)
+func (p *Pack) packOf(r int) int { return p.cfg.PackOf(r) }
+func (p *Pack) leader(q int) int {
+	first, _ := p.cfg.PackRanks(q)
+	return first
 }
+func (p *Pack) ranksOf(q int) (first, end int) { return p.cfg.PackRanks(q) }
 
 // agent is the worker that does pack q's remote work in a collective rooted at root.
 func (p *Pack) agent(q, root int) int {
@@ -243,7 +243,7 @@ func (w *Worker) Gather(ctx context.Context, root int, data []byte) ([][]byte, e
 		if err != nil {
 			return nil, err
 		}
-		copy(out[q*p.cfg.Granularity:], parts)
+		copy(out[p.leader(q):], parts)
 	}
 	return out, nil
 }
@@ -280,7 +280,7 @@ func (w *Worker) AllGather(ctx context.Context, data []byte) ([][]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			copy(all[q*p.cfg.Granularity:], parts)
+			copy(all[p.leader(q):], parts)
 		}
 	}
 	for r := p.first + 1; r < p.end; r++ {

@@ -3,6 +3,7 @@ package comm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -370,5 +371,54 @@ func TestBadArguments(t *testing.T) {
 	}
 	if _, err := NewPack(ctx, Config{Flare: "f", Size: 4, Granularity: 2, Transport: NewMemoryTransport()}, 2); !errorsIs(err, ErrBadArgument) {
 		t.Fatalf("pack 2 of 2: err = %v, want ErrBadArgument", err)
+	}
+}
+
+// Packs of uneven sizes (Config.Bounds, as a joined flare's packs placed together are)
+// give every collective the reference's answers, on every transport.
+func TestUnevenPacks(t *testing.T) {
+	cases := []struct {
+		n      int
+		bounds []int
+	}{
+		{8, []int{0, 5}},
+		{8, []int{0, 1, 4}},
+		{8, []int{0, 2, 3, 7}},
+		{17, []int{0, 8, 9, 16}},
+		{5, []int{0}},
+	}
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			transport := tr.make(t)
+			for _, c := range cases {
+				t.Run(fmt.Sprintf("n=%d/bounds=%v", c.n, c.bounds), func(t *testing.T) {
+					grp := newGroup(t, Config{Size: c.n, Granularity: 1, Bounds: c.bounds, Transport: transport})
+					if got := len(grp.Packs()); got != len(c.bounds) {
+						t.Fatalf("%d packs, want %d", got, len(c.bounds))
+					}
+					if err := run(t, grp, newReference(c.n).check); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestBadBounds(t *testing.T) {
+	for _, bounds := range [][]int{{}, {1, 4}, {0, 4, 4}, {0, 5, 3}, {0, 8}, {0, -1}} {
+		_, err := NewPack(context.Background(), Config{Flare: "f", Size: 8, Granularity: 1, Bounds: bounds, Transport: NewMemoryTransport()}, 0)
+		if !errors.Is(err, ErrBadArgument) {
+			t.Errorf("bounds %v: %v", bounds, err)
+		}
+	}
+	cfg := Config{Size: 10, Bounds: []int{0, 3, 7}}
+	for r, want := range []int{0, 0, 0, 1, 1, 1, 1, 2, 2, 2} {
+		if got := cfg.PackOf(r); got != want {
+			t.Errorf("PackOf(%d) = %d, want %d", r, got, want)
+		}
+	}
+	if first, end := cfg.PackRanks(2); first != 7 || end != 10 {
+		t.Errorf("PackRanks(2) = %d, %d", first, end)
 	}
 }

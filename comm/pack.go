@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sort"
 	"sync"
 	"sync/atomic"
 )
@@ -37,6 +38,10 @@ type Config struct {
 	Size int
 	// Granularity is the pack size g: pack p holds ranks [p·g, min((p+1)·g, N)).
 	Granularity int
+	// Bounds, when set, lays the packs out unevenly instead: pack p holds ranks
+	// [Bounds[p], Bounds[p+1]), the last one up to Size. It starts at 0 and rises. A
+	// joined flare's packs placed together are one pack of all their ranks.
+	Bounds []int
 	// Transport carries traffic between packs.
 	Transport Transport
 	// ChunkSize is the largest payload of one frame; larger messages are split and
@@ -53,10 +58,33 @@ type Config struct {
 
 // Packs is the number of packs of the flare.
 func (c Config) Packs() int {
-	if c.Granularity <= 0 {
+	switch {
+	case c.Bounds != nil:
+		return len(c.Bounds)
+	case c.Granularity <= 0:
 		return 0
 	}
 	return (c.Size + c.Granularity - 1) / c.Granularity
+}
+
+// PackOf is the pack of rank r.
+func (c Config) PackOf(r int) int {
+	if c.Bounds == nil {
+		return r / c.Granularity
+	}
+	return sort.Search(len(c.Bounds), func(i int) bool { return c.Bounds[i] > r }) - 1
+}
+
+// PackRanks is pack q's ranks, [first, end).
+func (c Config) PackRanks(q int) (first, end int) {
+	if c.Bounds == nil {
+		first = q * c.Granularity
+		return first, min(first+c.Granularity, c.Size)
+	}
+	if q+1 < len(c.Bounds) {
+		return c.Bounds[q], c.Bounds[q+1]
+	}
+	return c.Bounds[q], c.Size
 }
 
 func (c *Config) validate() error {
@@ -67,6 +95,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: burst size %d is too large", ErrBadArgument, c.Size)
 	case c.Granularity <= 0 || c.Granularity > c.Size:
 		return fmt.Errorf("%w: granularity %d, want 1..%d", ErrBadArgument, c.Granularity, c.Size)
+	case c.Bounds != nil && !risingFromZero(c.Bounds, c.Size):
+		return fmt.Errorf("%w: pack bounds %v, want 0 first and rising below %d", ErrBadArgument, c.Bounds, c.Size)
 	case c.Transport == nil:
 		return fmt.Errorf("%w: no transport", ErrBadArgument)
 	case c.ChunkSize < 0 || c.Window < 0:
@@ -137,6 +167,19 @@ type Pack struct {
 	recent   recent
 }
 
+// risingFromZero reports whether bounds starts at 0 and rises, every one below size.
+func risingFromZero(bounds []int, size int) bool {
+	if len(bounds) == 0 || bounds[0] != 0 {
+		return false
+	}
+	for i := 1; i < len(bounds); i++ {
+		if bounds[i] <= bounds[i-1] || bounds[i] >= size {
+			return false
+		}
+	}
+	return true
+}
+
 // NewPack builds pack index of the flare described by cfg and attaches it to the
 // transport. Workers of other packs reach it as soon as it returns.
 func NewPack(ctx context.Context, cfg Config, index int) (*Pack, error) {
@@ -151,8 +194,6 @@ func NewPack(ctx context.Context, cfg Config, index int) (*Pack, error) {
 		cfg:      cfg,
 		index:    index,
 		packs:    packs,
-		first:    index * cfg.Granularity,
-		end:      min((index+1)*cfg.Granularity, cfg.Size),
 		hash:     flareHash(cfg.Flare),
 		stop:     make(chan struct{}),
 		linked:   make(chan struct{}),
@@ -162,6 +203,7 @@ func NewPack(ctx context.Context, cfg Config, index int) (*Pack, error) {
 		partial:  make(map[partialKey]*partial),
 		sent:     make([]atomic.Int64, TrafficGroups(packs)),
 	}
+	p.first, p.end = cfg.PackRanks(index)
 	p.pool.New = func() any {
 		b := make([]byte, headerSize+p.cfg.ChunkSize)
 		return &b

@@ -45,7 +45,7 @@ func (w *Worker) sendRemote(ctx context.Context, k kind, tag uint16, seq uint64,
 	total := v.size()
 	r := reader{v: v}
 	p := w.p
-	to := dst / p.cfg.Granularity
+	to := p.packOf(dst)
 	if err := p.waitReady(ctx, to); err != nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func (p *Pack) deliver(frame []byte) {
 		p.cfg.Logger.Warn("comm: dropped a misaddressed frame", "flare", p.cfg.Flare, "pack", p.index, "src", src, "dst", dst)
 		return
 	}
-	from := src / p.cfg.Granularity
+	from := p.packOf(src)
 	key := partialKey{h.kind, h.tag, h.src, h.dst, h.seq}
 	if p.recent.has(key) {
 		return // a redelivery of a message already handed over

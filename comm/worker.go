@@ -101,7 +101,7 @@ func (w *Worker) Send(ctx context.Context, to int, data []byte) error {
 	if !w.local(to) {
 		// Wait for the peer pack before taking a sequence number, so that a Send that
 		// gives up here can be tried again.
-		if err := w.p.waitReady(ctx, to/w.p.cfg.Granularity); err != nil {
+		if err := w.p.waitReady(ctx, w.p.packOf(to)); err != nil {
 			return err
 		}
 	}

@@ -10,8 +10,9 @@ import (
 // Version is the level of the protocol that this build speaks. Level 2 added the limits
 // of an assignment and the isolation and health of a heartbeat; level 3 put the
 // invoker's id in the subjects it publishes on and a flare's NATS credential in its
-// assignments, for a closed bus; level 4 its namespace, whose datasets its workers read.
-const Version = 4
+// assignments, for a closed bus; level 4 its namespace, whose datasets its workers read;
+// level 5 the bounds of a joined flare's packs.
+const Version = 5
 
 // Subjects and JetStream names of the control plane. Flare ids are UUIDs and invoker ids
 // are single subject tokens, so the wildcards never catch comm's data subjects
@@ -196,14 +197,17 @@ type Limits struct {
 
 // An Assignment asks an invoker to run one pack of a flare.
 type Assignment struct {
-	Proto       int     `json:"proto"`
-	Flare       string  `json:"flare"`
-	Function    string  `json:"function"`
-	Digest      string  `json:"digest,omitempty"` // empty for a built-in
-	Size        int     `json:"size"`
-	Granularity int     `json:"granularity"`
-	Pack        int     `json:"pack"`
-	Backend     Backend `json:"backend"`
+	Proto       int    `json:"proto"`
+	Flare       string `json:"flare"`
+	Function    string `json:"function"`
+	Digest      string `json:"digest,omitempty"` // empty for a built-in
+	Size        int    `json:"size"`
+	Granularity int    `json:"granularity"`
+	// Bounds, for a joined flare, is the first rank of each of its packs as placed
+	// (comm.Config.Bounds): packs of Granularity placed together run as one.
+	Bounds  []int   `json:"bounds,omitempty"`
+	Pack    int     `json:"pack"`
+	Backend Backend `json:"backend"`
 	// Timeout is what is left of the flare's timeout when the pack is assigned.
 	Timeout Duration `json:"timeout"`
 	// Input is every worker's input, unless Inputs gives one per rank of the pack.
@@ -217,8 +221,28 @@ type Assignment struct {
 	Credential string `json:"credential,omitempty"`
 }
 
+// Packs is the number of the flare's packs.
+func (a Assignment) Packs() int {
+	switch {
+	case a.Bounds != nil:
+		return len(a.Bounds)
+	case a.Granularity <= 0:
+		return 0
+	}
+	return (a.Size + a.Granularity - 1) / a.Granularity
+}
+
 // Ranks returns the pack's ranks, [first, end).
 func (a Assignment) Ranks() (first, end int) {
+	if a.Bounds != nil {
+		if a.Pack < 0 || a.Pack >= len(a.Bounds) {
+			return 0, 0 // no such pack: empty
+		}
+		if a.Pack+1 < len(a.Bounds) {
+			return a.Bounds[a.Pack], a.Bounds[a.Pack+1]
+		}
+		return a.Bounds[a.Pack], a.Size
+	}
 	first = a.Pack * a.Granularity
 	return first, min(first+a.Granularity, a.Size)
 }

@@ -34,7 +34,7 @@ func TestWireShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"proto":4,"flare":"f","function":"hello","size":2,"granularity":1,"pack":1,"backend":"memory","timeout":"1.5s","inputs":[{"a":1}]}`
+	want := `{"proto":5,"flare":"f","function":"hello","size":2,"granularity":1,"pack":1,"backend":"memory","timeout":"1.5s","inputs":[{"a":1}]}`
 	if string(b) != want {
 		t.Errorf("assignment\n got %s\nwant %s", b, want)
 	}
@@ -46,7 +46,7 @@ func TestWireShape(t *testing.T) {
 		t.Errorf("round trip %s → %+v", b, back)
 	}
 	hb, _ := json.Marshal(Heartbeat{Proto: Version, ID: "i", Interval: Duration(time.Second), Builtins: []string{"hello"}})
-	for _, key := range []string{`"proto":4`, `"interval":"1s"`, `"builtins":["hello"]`} {
+	for _, key := range []string{`"proto":5`, `"interval":"1s"`, `"builtins":["hello"]`} {
 		if !strings.Contains(string(hb), key) {
 			t.Errorf("heartbeat %s has no %s", hb, key)
 		}

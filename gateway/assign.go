@@ -87,6 +87,7 @@ func (g *Gateway) assignPack(f *flare, pl placement) {
 		Granularity: f.spec.granularity, Pack: pl.pack, Backend: f.spec.backend,
 		Timeout: control.Duration(time.Until(f.deadline)), Input: f.spec.input, Limits: f.spec.limits,
 		Credential: g.credential(f.rec.ID), Namespace: f.rec.Namespace,
+		Bounds: bounds(f.placements, f.spec.packs()),
 	}
 	if f.spec.inputs != nil {
 		a.Inputs = f.spec.inputs[pl.first:pl.end]

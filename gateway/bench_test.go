@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -272,5 +273,38 @@ func benchHostedPair(b *testing.B, iso control.Isolation, size, rounds int) {
 	b.ReportMetric(float64(m.Nanoseconds())/1e3, "µs/round")
 	if size >= 1<<20 {
 		b.ReportMetric(float64(size)/m.Seconds()/(1<<30), "GiB/s")
+	}
+}
+
+// BenchmarkJoin runs TeraSort and PageRank of 4 workers on one invoker in 4 packs
+// apart, in 4 packs joined, and in one pack (the goal of joining):
+//
+//	go test -run '^$' -bench Join -benchtime 5x -count 3 ./gateway
+//
+// A run is POST /flares?wait=true to the answer, as a client sees it.
+func BenchmarkJoin(b *testing.B) {
+	c := newCluster(b, clusterOptions{slots: []int{64}})
+	apps := []struct{ name, input string }{
+		{"terasort", `{"generate":{"records":1000000,"seed":1}}`},
+		{"pagerank", `{"generate":{"nodes":300000,"seed":7},"iterations":20}`},
+	}
+	layouts := []struct {
+		name        string
+		granularity int
+		join        bool
+	}{{"4-packs", 1, false}, {"4-packs-joined", 1, true}, {"1-pack", 4, false}}
+	for _, app := range apps {
+		for _, l := range layouts {
+			body := fmt.Appendf(nil, `{"function":%q,"size":4,"granularity":%d,"join":%v,"input":%s}`, app.name, l.granularity, l.join, app.input)
+			b.Run(app.name+"/"+l.name, func(b *testing.B) {
+				// The garbage of the layout before is not this one's to collect.
+				runtime.GC()
+				for b.Loop() {
+					if rec := call[Record](c, "POST", "/flares?wait=true", body, http.StatusOK); rec.Status != control.StatusSucceeded {
+						b.Fatalf("%s: %s %q", body, rec.Status, rec.Error)
+					}
+				}
+			})
+		}
 	}
 }

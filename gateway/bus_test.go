@@ -113,7 +113,7 @@ func TestBusClosed(t *testing.T) {
 		defer silent(t, sub, "mallory's "+subject)
 	}
 	// Speaking for another invoker: refused; its own subject with another's id: ignored.
-	hb := `{"proto":4,"id":"inv0","host":"h","slots":100000,"builtins":["gate"],"started":"2026-01-01T00:00:00Z","interval":"1s"}`
+	hb := `{"proto":5,"id":"inv0","host":"h","slots":100000,"builtins":["gate"],"started":"2026-01-01T00:00:00Z","interval":"1s"}`
 	m.nc.Publish(control.HeartbeatSubject("inv0"), []byte(hb))
 	m.violation(t, control.HeartbeatSubject("inv0"))
 	m.nc.Publish(control.HeartbeatSubject("mallory"), []byte(hb))

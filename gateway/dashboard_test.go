@@ -411,6 +411,7 @@ func TestDashboardRunAndCancel(t *testing.T) {
 	b.run(chromedp.SetValue(chromedp.CSS("#run-function"), "sleep"),
 		chromedp.SetValue(chromedp.CSS("#run-size"), "6"),
 		chromedp.SetValue(chromedp.CSS("#run-granularity"), "2"),
+		chromedp.Click(chromedp.CSS("#run-join")),
 		chromedp.SetValue(chromedp.CSS("#run-input"), `{"duration": "1.5s"`),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#run-input").dispatchEvent(new Event("input"))`))
 	// Bad JSON is refused before anything is sent.
@@ -428,8 +429,12 @@ func TestDashboardRunAndCancel(t *testing.T) {
 	b.run(chromedp.WaitVisible(chromedp.CSS("h1 .badge.s-succeeded")),
 		chromedp.WaitVisible(chromedp.CSS("#placement .pack.s-succeeded")))
 	rec := call[Record](c, "GET", "/flares/"+id, nil, http.StatusOK)
-	if rec.Status != control.StatusSucceeded || rec.Size != 6 || rec.Granularity != 2 || string(rec.Input) != `"1.5s"` {
-		t.Errorf("the flare %s size %d g %d input %s", rec.Status, rec.Size, rec.Granularity, rec.Input)
+	if rec.Status != control.StatusSucceeded || rec.Size != 6 || rec.Granularity != 2 || string(rec.Input) != `"1.5s"` ||
+		!rec.Join || len(rec.Packs) != 1 {
+		t.Errorf("the flare %s size %d g %d input %s, join %v in %d packs", rec.Status, rec.Size, rec.Granularity, rec.Input, rec.Join, len(rec.Packs))
+	}
+	if got := b.text("#fact-workers"); got != "6 in packs of 2 (3 packs, run as 1 joined)" {
+		t.Errorf("workers: %q", got)
 	}
 	if got := b.text("#progress-legend"); !strings.Contains(got, "succeeded 6") {
 		t.Errorf("progress legend %q", got)
@@ -446,8 +451,8 @@ func TestDashboardRunAndCancel(t *testing.T) {
 	// Run again fills the form from the flare.
 	b.run(chromedp.Click(chromedp.CSS("#run-again")), chromedp.WaitVisible(chromedp.CSS("#run-submit")))
 	size, input := get(b, chromedp.Value(chromedp.CSS("#run-size"))), get(b, chromedp.Value(chromedp.CSS("#run-input")))
-	if size != "6" || input != `"1.5s"` {
-		t.Errorf("run again: size %q input %q", size, input)
+	if joined := eval[bool](b, `document.querySelector("#run-join").checked`); size != "6" || input != `"1.5s"` || !joined {
+		t.Errorf("run again: size %q input %q join %v", size, input, joined)
 	}
 
 	long := call[Record](c, "POST", "/flares", map[string]any{"function": "sleep", "size": 2, "input": "1m"}, http.StatusAccepted)

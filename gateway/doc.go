@@ -16,7 +16,8 @@
 //
 //	PUT    /functions/{name}       register a plugin (.so body), ?memory=&timeout=&log_bytes=&result_bytes=; 201 new, 200 new version
 //	GET    /functions              built-ins and plugins; GET/DELETE /functions/{name}
-//	POST   /flares                 {"function","size","granularity","input"|"inputs","timeout","backend"}
+//	PUT    /datasets/{name}        store the body as a dataset (datasets.go); GET /datasets, GET/DELETE /datasets/{name}, GET …/content
+//	POST   /flares                 {"function","size","granularity","input"|"inputs","timeout","backend","join"}
 //	                               202 and the record, or with ?wait=true 200 and the record with results
 //	GET    /flares                 ?status=&function=&limit=&cursor=, newest first; "next" is the next page's cursor
 //	GET    /flares/{id}            the record: packs, workers, comm counters

@@ -16,7 +16,7 @@ import (
 
 func (g *Gateway) postFlare(w http.ResponseWriter, r *http.Request) {
 	body := http.MaxBytesReader(w, r.Body, g.opts.MaxBody)
-	spec, err := decodeFlareRequest(body, limits{defaultTimeout: g.opts.DefaultTimeout, maxTimeout: g.opts.MaxTimeout})
+	spec, err := decodeFlareRequest(body, limits{defaultTimeout: g.opts.DefaultTimeout, maxTimeout: g.opts.MaxTimeout, join: g.opts.Join})
 	if err != nil {
 		writeError(w, r, err)
 		return

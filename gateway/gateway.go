@@ -65,6 +65,9 @@ type Options struct {
 	MaxPlugin int64
 	// MaxDataset bounds an uploaded dataset, in bytes. Zero means DefaultMaxDataset.
 	MaxDataset int64
+	// Join is the default of a flare request's "join": run the packs that are placed
+	// on one invoker as one pack.
+	Join bool
 	// Wait bounds how long POST /flares?wait=true blocks before it answers 202. Zero
 	// means DefaultWait.
 	Wait time.Duration

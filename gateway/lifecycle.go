@@ -140,7 +140,7 @@ func (g *Gateway) submit(spec flareSpec, fn FunctionRecord, namespace string) (*
 	now := time.Now()
 	f := newFlare(spec, Record{
 		Namespace: namespace, Function: spec.function, Version: fn.Version, Size: spec.size,
-		Granularity: spec.granularity, Backend: spec.backend, Timeout: control.Duration(spec.timeout),
+		Granularity: spec.granularity, Join: spec.join, Backend: spec.backend, Timeout: control.Duration(spec.timeout),
 		Created: now.UTC(), Packs: []PackRecord{},
 	})
 	if len(spec.input) <= maxRecordedInput {

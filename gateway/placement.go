@@ -25,6 +25,8 @@ type placement struct {
 	first, end int // ranks [first, end)
 	invoker    string
 	st         *invokerState
+	// joined are the packs of the request that run as this one, in a joined flare.
+	joined []int
 }
 
 // eligible reports whether st may run the flares of s: it has joined, it is healthy,
@@ -90,6 +92,9 @@ func (g *Gateway) slots(s flareSpec, n func(*invokerState) int) ([]string, map[s
 func (g *Gateway) place(f *flare) []placement {
 	ids, free := g.slots(f.spec, (*invokerState).free)
 	out := fit(f.spec, ids, free)
+	if f.spec.join {
+		out = join(out)
+	}
 	for i := range out {
 		st := g.invokers[out[i].invoker]
 		st.used += out[i].end - out[i].first
@@ -133,6 +138,37 @@ func fit(s flareSpec, ids []string, free map[string]int) []placement {
 	return out
 }
 
+// join merges the runs of consecutive packs placed on one invoker into one pack each,
+// numbered anew; each keeps the requested packs it holds. Packs of one invoker that are
+// not consecutive stay apart: a pack holds a range of ranks.
+func join(ps []placement) []placement {
+	var out []placement
+	for _, pl := range ps {
+		if n := len(out); n > 0 && out[n-1].invoker == pl.invoker && out[n-1].end == pl.first {
+			out[n-1].end = pl.end
+			out[n-1].joined = append(out[n-1].joined, pl.pack)
+			continue
+		}
+		pl.joined = []int{pl.pack}
+		pl.pack = len(out)
+		out = append(out, pl)
+	}
+	return out
+}
+
+// bounds is the first rank of every pack of a joined flare, for its assignments; nil
+// when each requested pack runs alone.
+func bounds(ps []placement, requested int) []int {
+	if len(ps) == requested {
+		return nil
+	}
+	out := make([]int, len(ps))
+	for i, pl := range ps {
+		out[i] = pl.first
+	}
+	return out
+}
+
 // releasePack gives back the slots of a pack that ended. Called with g.mu held.
 func (g *Gateway) releasePack(f *flare, p int) {
 	if f.packs[p].ended {
@@ -165,9 +201,12 @@ func (f *flare) setPlacements(ps []placement) {
 	for i, pl := range ps {
 		f.packs[i].want = -1
 		f.packs[i].parts = make(map[int]bool)
-		f.rec.Packs[i] = PackRecord{Pack: pl.pack, Invoker: pl.invoker, Ranks: [2]int{pl.first, pl.end - 1}}
+		f.rec.Packs[i] = PackRecord{Pack: pl.pack, Invoker: pl.invoker, Ranks: [2]int{pl.first, pl.end - 1}, Joined: pl.joined}
 		if pl.st != nil {
 			f.rec.Packs[i].Host = pl.st.hb.Host
+		}
+		for r := pl.first; r < pl.end && r < len(f.rec.Workers); r++ {
+			f.rec.Workers[r].Pack = pl.pack
 		}
 	}
 }

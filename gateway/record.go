@@ -14,13 +14,15 @@ import (
 type Record struct {
 	ID string `json:"id"`
 	// Namespace owns the flare: only its keys see it.
-	Namespace   string           `json:"namespace"`
-	Function    string           `json:"function"`
-	Version     int              `json:"version,omitempty"` // of a registered function; 0 for a built-in
-	Size        int              `json:"size"`
-	Granularity int              `json:"granularity"`
-	Backend     control.Backend  `json:"backend"`
-	Timeout     control.Duration `json:"timeout"`
+	Namespace   string `json:"namespace"`
+	Function    string `json:"function"`
+	Version     int    `json:"version,omitempty"` // of a registered function; 0 for a built-in
+	Size        int    `json:"size"`
+	Granularity int    `json:"granularity"`
+	// Join says that packs placed together run as one (Packs shows which).
+	Join    bool             `json:"join,omitempty"`
+	Backend control.Backend  `json:"backend"`
+	Timeout control.Duration `json:"timeout"`
 	// Input is the request's input, when it was one value of at most maxRecordedInput
 	// bytes, so that the flare can be run again; GET /flares/{id} has it, listings not.
 	Input   json.RawMessage  `json:"input,omitempty"`
@@ -47,6 +49,9 @@ type PackRecord struct {
 	Invoker string `json:"invoker"`
 	Host    string `json:"host,omitempty"`
 	Ranks   [2]int `json:"ranks"`
+	// Joined, in a joined flare, are the requested packs (of Granularity ranks each)
+	// that run as this one.
+	Joined []int `json:"joined,omitempty"`
 }
 
 // A WorkerRecord is how one rank did. Status is a flare status, or aborted for a worker

@@ -98,7 +98,7 @@ func (g *Gateway) takeUp(rec Record) {
 	rec.Namespace = recordNamespace(rec.Namespace)
 	spec := flareSpec{
 		function: rec.Function, size: rec.Size, granularity: rec.Granularity,
-		timeout: time.Duration(rec.Timeout), backend: rec.Backend,
+		timeout: time.Duration(rec.Timeout), backend: rec.Backend, join: rec.Join,
 	}
 	f := newFlare(spec, rec)
 	f.recovered = true

@@ -30,6 +30,9 @@ type FlareRequest struct {
 	// Backend is the transport between packs: nats (the default), jetstream or memory
 	// (every pack on one invoker).
 	Backend control.Backend `json:"backend,omitempty"`
+	// Join runs the packs placed together on one invoker as one pack, sharing memory;
+	// missing means the gateway's default (Options.Join).
+	Join *bool `json:"join,omitempty"`
 }
 
 // flareSpec is a checked FlareRequest.
@@ -41,6 +44,7 @@ type flareSpec struct {
 	inputs      []json.RawMessage
 	timeout     time.Duration
 	backend     control.Backend
+	join        bool
 	// timeoutGiven says whether the request set the timeout.
 	timeoutGiven bool
 	// builtin and limits are set once the function is found: a built-in runs only on
@@ -56,6 +60,7 @@ func (s flareSpec) packs() int { return (s.size + s.granularity - 1) / s.granula
 type limits struct {
 	defaultTimeout time.Duration
 	maxTimeout     time.Duration
+	join           bool // the default of Join
 }
 
 // decodeFlareRequest reads and checks a POST /flares body. Unknown fields are refused,
@@ -155,6 +160,10 @@ func (req *FlareRequest) check(l limits) (flareSpec, error) {
 			return bad("timeout %s: want more than 0 and at most %s", s.timeout, l.maxTimeout)
 		}
 	}
+	s.join = l.join
+	if req.Join != nil {
+		s.join = *req.Join
+	}
 	switch s.backend {
 	case "":
 		s.backend = control.BackendNATS
@@ -179,5 +188,8 @@ func compact(in json.RawMessage) json.RawMessage {
 
 // String describes the spec for logs.
 func (s flareSpec) String() string {
+	if s.join {
+		return fmt.Sprintf("%s N=%d g=%d %s joined", s.function, s.size, s.granularity, s.backend)
+	}
 	return fmt.Sprintf("%s N=%d g=%d %s", s.function, s.size, s.granularity, s.backend)
 }

@@ -44,7 +44,7 @@ func newFlareConns(url, ca string) *flareConns {
 // needsConn reports whether pack a talks to other packs over NATS: a flare of one pack
 // never opens its transport, and memory stays in the process.
 func needsConn(a control.Assignment) bool {
-	return a.Size > a.Granularity && a.Backend != control.BackendMemory
+	return a.Packs() > 1 && a.Backend != control.BackendMemory
 }
 
 // transport returns the transport of a's backend over its flare's connection, and the

@@ -62,6 +62,7 @@ func newPackRun(ctx context.Context, a control.Assignment, fn functions.Func, t 
 		Flare:       a.Flare,
 		Size:        a.Size,
 		Granularity: a.Granularity,
+		Bounds:      a.Bounds,
 		Transport:   t,
 		Logger:      slog.New(logs.handler()),
 	}

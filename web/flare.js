@@ -99,7 +99,8 @@ export async function flareView(main, { id, signal }) {
     const fact = (k, v) => [h("dt", {}, k), h("dd", { id: "fact-" + k.toLowerCase() }, v)];
     fill(facts,
       ...fact("Flare", h("code", {}, rec.id)),
-      ...fact("Workers", count(rec.size) + " in packs of " + count(rec.granularity) + " (" + count(rec.packs.length || Math.ceil(rec.size / rec.granularity)) + " packs)"),
+      ...fact("Workers", count(rec.size) + " in packs of " + count(rec.granularity) + " (" + count(Math.ceil(rec.size / rec.granularity)) + " packs" +
+        (rec.join && rec.packs.length ? ", run as " + count(rec.packs.length) + " joined" : "") + ")"),
       ...fact("Backend", rec.backend),
       ...fact("Timeout", rec.timeout),
       ...fact("Created", when(rec.created)),

@@ -61,6 +61,8 @@ type config struct {
 	FlareTimeout time.Duration `env:"FLARE_TIMEOUT" envDefault:"5m"`
 	// Retention is how long a flare's record, results and logs are kept.
 	Retention time.Duration `env:"RETENTION" envDefault:"168h"`
+	// JoinPacks is the default of a flare request's "join".
+	JoinPacks bool `env:"JOIN_PACKS"`
 	// MaxDataset bounds a dataset stored with burst data put, in bytes.
 	MaxDataset int64 `env:"MAX_DATASET" envDefault:"68719476736"`
 	// Auth is when the gateway wants API keys: auto or required.
@@ -173,6 +175,7 @@ func (c *config) invokerFlags(fs *pflag.FlagSet) {
 func (c *config) gatewayFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.FlareTimeout, "flare-timeout", c.FlareTimeout, "timeout of a flare whose request gives none (BURST_FLARE_TIMEOUT)")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "how long flare records, results and logs are kept (BURST_RETENTION)")
+	fs.BoolVar(&c.JoinPacks, "join-packs", c.JoinPacks, "run the packs of a flare placed on one invoker as one pack, unless its request says \"join\": false (BURST_JOIN_PACKS)")
 	fs.Int64Var(&c.MaxDataset, "max-dataset", c.MaxDataset, "largest dataset stored with burst data put, in bytes (BURST_MAX_DATASET)")
 	fs.StringVar(&c.Auth, "auth", c.Auth, "when requests need an API key: auto (beyond loopback, or once a key exists) or required (BURST_AUTH)")
 }

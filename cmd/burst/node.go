@@ -178,6 +178,7 @@ func (n *node) startGateway(ctx context.Context, leaveRunning bool) (*gateway.Ga
 		DefaultTimeout: n.cfg.FlareTimeout,
 		Retention:      n.cfg.Retention,
 		MaxDataset:     n.cfg.MaxDataset,
+		Join:           n.cfg.JoinPacks,
 		LeaveRunning:   leaveRunning,
 		Auth:           n.cfg.Auth,
 		KeyFile:        filepath.Join(n.cfg.DataDir, "admin.key"),
