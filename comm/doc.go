@@ -14,7 +14,8 @@
 // # Layout
 //
 // A flare has Size workers with ranks 0..N-1, grouped in packs of Granularity g: pack p
-// holds ranks [p·g, min((p+1)·g, N)), any N and any g. An invoker builds its pack with
+// holds ranks [p·g, min((p+1)·g, N)), any N and any g; or, with Config.Bounds (a joined
+// flare's), pack p holds [Bounds[p], Bounds[p+1]). An invoker builds its pack with
 // NewPack and runs its workers with Pack.Run; NewGroup builds every pack in one process
 // for tests, benchmarks and one-host runs.
 //

@@ -75,7 +75,7 @@ func (c Config) PackOf(r int) int {
 	return sort.Search(len(c.Bounds), func(i int) bool { return c.Bounds[i] > r }) - 1
 }
 
-// PackRanks is pack q's ranks, [first, end).
+// PackRanks is pack q's ranks, [first, end); q must be one of the flare's packs.
 func (c Config) PackRanks(q int) (first, end int) {
 	if c.Bounds == nil {
 		first = q * c.Granularity

@@ -2,6 +2,7 @@ package control
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/burstgo/burst/datasets"
@@ -219,6 +220,23 @@ type Assignment struct {
 	// Credential is the password of the flare's NATS user (FlareUser), for the
 	// connections its packs talk through; empty on a bus open to all.
 	Credential string `json:"credential,omitempty"`
+}
+
+// CheckBounds checks a joined flare's bounds against its size and its pack: they start
+// at 0 and rise below Size, and Pack is one of them.
+func (a Assignment) CheckBounds() error {
+	if a.Bounds == nil {
+		return nil
+	}
+	for i, b := range a.Bounds {
+		if i == 0 && b != 0 || i > 0 && (b <= a.Bounds[i-1] || b >= a.Size) {
+			return fmt.Errorf("pack bounds %v of a flare of %d: want 0 first and rising below %d", a.Bounds, a.Size, a.Size)
+		}
+	}
+	if len(a.Bounds) == 0 || a.Pack < 0 || a.Pack >= len(a.Bounds) {
+		return fmt.Errorf("pack %d of %d joined packs", a.Pack, len(a.Bounds))
+	}
+	return nil
 }
 
 // Packs is the number of the flare's packs.

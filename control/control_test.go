@@ -100,3 +100,29 @@ func TestFinal(t *testing.T) {
 		}
 	}
 }
+
+func TestAssignmentBounds(t *testing.T) {
+	a := Assignment{Size: 10, Granularity: 2, Bounds: []int{0, 3, 7}}
+	for pack, want := range [][2]int{{0, 3}, {3, 7}, {7, 10}} {
+		a.Pack = pack
+		if first, end := a.Ranks(); first != want[0] || end != want[1] || a.CheckBounds() != nil {
+			t.Errorf("pack %d: ranks %d-%d, %v; want %v", pack, first, end, a.CheckBounds(), want)
+		}
+	}
+	if a.Packs() != 3 {
+		t.Errorf("%d packs, want 3", a.Packs())
+	}
+	a.Pack = 3
+	if first, end := a.Ranks(); first != end || a.CheckBounds() == nil {
+		t.Errorf("a pack past the bounds: ranks %d-%d, check %v", first, end, a.CheckBounds())
+	}
+	for _, bounds := range [][]int{{}, {1, 4}, {0, 4, 4}, {0, 5, 3}, {0, 10}} {
+		b := Assignment{Size: 10, Granularity: 2, Bounds: bounds}
+		if b.CheckBounds() == nil {
+			t.Errorf("bounds %v taken", bounds)
+		}
+	}
+	if even := (Assignment{Size: 10, Granularity: 4, Pack: 2}); even.Packs() != 3 || even.CheckBounds() != nil {
+		t.Errorf("even packs: %d, %v", even.Packs(), even.CheckBounds())
+	}
+}

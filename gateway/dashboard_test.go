@@ -411,7 +411,7 @@ func TestDashboardRunAndCancel(t *testing.T) {
 	b.run(chromedp.SetValue(chromedp.CSS("#run-function"), "sleep"),
 		chromedp.SetValue(chromedp.CSS("#run-size"), "6"),
 		chromedp.SetValue(chromedp.CSS("#run-granularity"), "2"),
-		chromedp.Click(chromedp.CSS("#run-join")),
+		chromedp.SetValue(chromedp.CSS("#run-join"), "true"),
 		chromedp.SetValue(chromedp.CSS("#run-input"), `{"duration": "1.5s"`),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#run-input").dispatchEvent(new Event("input"))`))
 	// Bad JSON is refused before anything is sent.
@@ -451,7 +451,7 @@ func TestDashboardRunAndCancel(t *testing.T) {
 	// Run again fills the form from the flare.
 	b.run(chromedp.Click(chromedp.CSS("#run-again")), chromedp.WaitVisible(chromedp.CSS("#run-submit")))
 	size, input := get(b, chromedp.Value(chromedp.CSS("#run-size"))), get(b, chromedp.Value(chromedp.CSS("#run-input")))
-	if joined := eval[bool](b, `document.querySelector("#run-join").checked`); size != "6" || input != `"1.5s"` || !joined {
+	if joined := get(b, chromedp.Value(chromedp.CSS("#run-join"))); size != "6" || input != `"1.5s"` || joined != "true" {
 		t.Errorf("run again: size %q input %q join %v", size, input, joined)
 	}
 

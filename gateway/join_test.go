@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"fmt"
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/burstgo/burst/control"
@@ -65,27 +67,35 @@ func TestJoin(t *testing.T) {
 	}
 }
 
-// A joined flare spread over two invokers runs as one pack on each, with the traffic
-// between them remote, and gives the same answer as apart.
+// A joined flare spread over two invokers of 2 and 6 slots runs as one pack of 2 on the
+// first and one of 6 on the second (uneven packs: bounds [0 2]), with the traffic
+// between them remote, and gives the same answer as apart, over NATS and JetStream.
 func TestJoinAcrossInvokers(t *testing.T) {
-	c := newCluster(t, clusterOptions{slots: []int{4, 4}})
-	req := map[string]any{"function": "terasort", "size": 8, "granularity": 2, "join": true,
-		"input": map[string]any{"generate": map[string]any{"records": 20000, "seed": 4}}}
-	joined := c.run(req)
-	if joined.Status != control.StatusSucceeded || len(joined.Packs) != 2 || joined.Packs[0].Invoker == joined.Packs[1].Invoker ||
-		!slices.Equal(joined.Packs[0].Joined, []int{0, 1}) || !slices.Equal(joined.Packs[1].Joined, []int{2, 3}) ||
-		joined.Packs[1].Ranks != [2]int{4, 7} || joined.Comm.RemoteMessages == 0 {
-		t.Fatalf("joined over two invokers: %s %q, packs %+v, comm %+v", joined.Status, joined.Error, joined.Packs, joined.Comm)
-	}
-	req["join"] = false
-	apart := c.run(req)
-	if apart.Status != control.StatusSucceeded || len(apart.Packs) != 4 {
-		t.Fatalf("apart: %s %q, packs %+v", apart.Status, apart.Error, apart.Packs)
-	}
-	a := call[FlareResults](c, "GET", "/flares/"+joined.ID+"/results", nil, http.StatusOK)
-	b := call[FlareResults](c, "GET", "/flares/"+apart.ID+"/results", nil, http.StatusOK)
-	if mustJSON(t, a.Results) != mustJSON(t, b.Results) {
-		t.Errorf("joined %s, apart %s", mustJSON(t, a.Results), mustJSON(t, b.Results))
+	c := newCluster(t, clusterOptions{slots: []int{2, 6}})
+	for _, backend := range []control.Backend{control.BackendNATS, control.BackendJetStream} {
+		req := map[string]any{"function": "terasort", "size": 8, "granularity": 2, "join": true, "backend": backend,
+			"input": map[string]any{"generate": map[string]any{"records": 20000, "seed": 4}}}
+		joined := c.run(req)
+		if joined.Status != control.StatusSucceeded || len(joined.Packs) != 2 || joined.Packs[0].Invoker == joined.Packs[1].Invoker ||
+			!slices.Equal(joined.Packs[0].Joined, []int{0}) || !slices.Equal(joined.Packs[1].Joined, []int{1, 2, 3}) ||
+			joined.Packs[1].Ranks != [2]int{2, 7} || joined.Comm.RemoteMessages == 0 {
+			t.Fatalf("joined over two invokers: %s %q, packs %+v, comm %+v", joined.Status, joined.Error, joined.Packs, joined.Comm)
+		}
+		for _, w := range joined.Workers {
+			if want := min(w.Rank/2, 1); w.Pack != want {
+				t.Errorf("rank %d ran in pack %d, want %d", w.Rank, w.Pack, want)
+			}
+		}
+		req["join"] = false
+		apart := c.run(req)
+		if apart.Status != control.StatusSucceeded || len(apart.Packs) != 4 {
+			t.Fatalf("apart: %s %q, packs %+v", apart.Status, apart.Error, apart.Packs)
+		}
+		a := call[FlareResults](c, "GET", "/flares/"+joined.ID+"/results", nil, http.StatusOK)
+		b := call[FlareResults](c, "GET", "/flares/"+apart.ID+"/results", nil, http.StatusOK)
+		if mustJSON(t, a.Results) != mustJSON(t, b.Results) {
+			t.Errorf("over %s: joined %s, apart %s", backend, mustJSON(t, a.Results), mustJSON(t, b.Results))
+		}
 	}
 
 	// An uploaded function, in a function host: its two packs of one are one.
@@ -138,4 +148,58 @@ func sameJSON(a, b any) bool {
 		return ok && math.Abs(a-b) <= 1e-12*max(1, math.Abs(a))
 	}
 	return a == b
+}
+
+// A gateway that restarts takes a joined flare up as it was placed: the packs it holds
+// and their hosts stay in the record.
+func TestJoinTakenUp(t *testing.T) {
+	c := newCluster(t, clusterOptions{gateway: Options{LeaveRunning: true}})
+	gateName := newGate(t)
+	rec := call[Record](c, "POST", "/flares", map[string]any{"function": "gate", "size": 4, "granularity": 1, "join": true, "input": gateName}, http.StatusAccepted)
+	eventually(t, func() bool {
+		return call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK).Workers[3].Status == control.StatusRunning
+	}, "every worker to run")
+	before := call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK)
+	if err := c.gw.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c.startGateway(Options{LeaveRunning: true})
+	after := call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK)
+	if !after.Join || mustJSON(t, after.Packs) != mustJSON(t, before.Packs) || len(after.Packs) != 1 || after.Packs[0].Host == "" {
+		t.Errorf("taken up: join %v packs %+v, want %+v", after.Join, after.Packs, before.Packs)
+	}
+	openGate(gateName)
+	if got := c.waitFlare(rec.ID); got.Status != control.StatusSucceeded || mustJSON(t, got.Packs) != mustJSON(t, before.Packs) {
+		t.Errorf("ended %s %q with packs %+v", got.Status, got.Error, got.Packs)
+	}
+}
+
+func TestJoinPlacements(t *testing.T) {
+	pl := func(pack, first, end int, inv string) placement {
+		return placement{pack: pack, first: first, end: end, invoker: inv}
+	}
+	tests := []struct {
+		name   string
+		in     []placement
+		want   string // pack:first-end@invoker joined
+		bounds []int
+	}{
+		{"one invoker", []placement{pl(0, 0, 2, "a"), pl(1, 2, 4, "a"), pl(2, 4, 5, "a")}, "0:0-5@a[0 1 2]", []int{0}},
+		{"two runs", []placement{pl(0, 0, 2, "a"), pl(1, 2, 4, "a"), pl(2, 4, 6, "b")}, "0:0-4@a[0 1] 1:4-6@b[2]", []int{0, 4}},
+		{"interleaved", []placement{pl(0, 0, 2, "a"), pl(1, 2, 4, "b"), pl(2, 4, 6, "a")}, "0:0-2@a[0] 1:2-4@b[1] 2:4-6@a[2]", nil},
+		{"a short last pack", []placement{pl(0, 0, 3, "a"), pl(1, 3, 6, "b"), pl(2, 6, 7, "b")}, "0:0-3@a[0] 1:3-7@b[1 2]", []int{0, 3}},
+	}
+	for _, tt := range tests {
+		out := join(tt.in)
+		var got []string
+		for _, p := range out {
+			got = append(got, fmt.Sprintf("%d:%d-%d@%s%v", p.pack, p.first, p.end, p.invoker, p.joined))
+		}
+		if strings.Join(got, " ") != tt.want {
+			t.Errorf("%s: %v, want %s", tt.name, got, tt.want)
+		}
+		if b := bounds(out, len(tt.in)); !slices.Equal(b, tt.bounds) {
+			t.Errorf("%s: bounds %v, want %v", tt.name, b, tt.bounds)
+		}
+	}
 }

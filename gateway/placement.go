@@ -27,6 +27,9 @@ type placement struct {
 	st         *invokerState
 	// joined are the packs of the request that run as this one, in a joined flare.
 	joined []int
+	// host is the invoker's host as recorded, for a flare taken up after a restart
+	// before its invoker's heartbeat says it again.
+	host string
 }
 
 // eligible reports whether st may run the flares of s: it has joined, it is healthy,
@@ -202,8 +205,10 @@ func (f *flare) setPlacements(ps []placement) {
 		f.packs[i].want = -1
 		f.packs[i].parts = make(map[int]bool)
 		f.rec.Packs[i] = PackRecord{Pack: pl.pack, Invoker: pl.invoker, Ranks: [2]int{pl.first, pl.end - 1}, Joined: pl.joined}
-		if pl.st != nil {
+		if pl.st != nil && pl.st.hb.Host != "" {
 			f.rec.Packs[i].Host = pl.st.hb.Host
+		} else {
+			f.rec.Packs[i].Host = pl.host
 		}
 		for r := pl.first; r < pl.end && r < len(f.rec.Workers); r++ {
 			f.rec.Workers[r].Pack = pl.pack

@@ -111,7 +111,7 @@ func (g *Gateway) takeUp(rec Record) {
 			st = &invokerState{id: p.Invoker, seen: time.Now()}
 			g.invokers[p.Invoker] = st
 		}
-		ps[i] = placement{pack: p.Pack, first: p.Ranks[0], end: p.Ranks[1] + 1, invoker: p.Invoker, st: st}
+		ps[i] = placement{pack: p.Pack, first: p.Ranks[0], end: p.Ranks[1] + 1, invoker: p.Invoker, st: st, joined: p.Joined, host: p.Host}
 		st.used += ps[i].end - ps[i].first
 		st.packs++
 	}

@@ -593,6 +593,8 @@ func (inv *Invoker) assign(req micro.Request) {
 	switch {
 	case a.Proto != control.Version:
 		err = fmt.Errorf("invoker: assignment of protocol level %d; this invoker speaks level %d", a.Proto, control.Version)
+	case a.CheckBounds() != nil:
+		err = fmt.Errorf("invoker: %w", a.CheckBounds())
 	case a.Size <= 0 || a.Granularity <= 0 || a.Pack < 0 || first >= end:
 		err = fmt.Errorf("invoker: pack %d of a flare of %d workers by %d is empty", a.Pack, a.Size, a.Granularity)
 	case a.Inputs != nil && len(a.Inputs) != end-first:

@@ -72,6 +72,8 @@ func TestAssignRefused(t *testing.T) {
 		{"bad digest", func(a *control.Assignment) { a.Digest = "xyz" }, "not a hex SHA-256"},
 		{"unknown backend", func(a *control.Assignment) { a.Backend = "smoke" }, "unknown backend"},
 		{"bad flare id", func(a *control.Assignment) { a.Flare = "a.b" }, "flare id"},
+		{"bounds past the size", func(a *control.Assignment) { a.Bounds = []int{0, 3} }, "pack bounds [0 3] of a flare of 2"},
+		{"a pack past the bounds", func(a *control.Assignment) { a.Bounds, a.Pack = []int{0, 1}, 2 }, "pack 2 of 2 joined packs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

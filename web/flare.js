@@ -100,7 +100,7 @@ export async function flareView(main, { id, signal }) {
     fill(facts,
       ...fact("Flare", h("code", {}, rec.id)),
       ...fact("Workers", count(rec.size) + " in packs of " + count(rec.granularity) + " (" + count(Math.ceil(rec.size / rec.granularity)) + " packs" +
-        (rec.join && rec.packs.length ? ", run as " + count(rec.packs.length) + " joined" : "") + ")"),
+        (rec.join && rec.packs.length && rec.packs.length < Math.ceil(rec.size / rec.granularity) ? ", run as " + count(rec.packs.length) + " joined" : "") + ")"),
       ...fact("Backend", rec.backend),
       ...fact("Timeout", rec.timeout),
       ...fact("Created", when(rec.created)),

@@ -94,7 +94,10 @@ export async function runView(main, { params, signal }) {
   const size = h("input", { id: "run-size", type: "number", min: "1", value: from.size || 1, required: true });
   const gran = h("input", { id: "run-granularity", type: "number", min: "1", placeholder: "all in one pack", value: from.granularity && from.granularity !== from.size ? from.granularity : "" });
   const backend = h("select", { id: "run-backend" }, ["nats", "jetstream", "memory"].map((b) => h("option", { value: b, selected: b === (from.backend || "nats") }, b)));
-  const join = h("input", { id: "run-join", type: "checkbox", checked: Boolean(from.join) });
+  // The gateway's default, unless the form says; Run again says what the flare did.
+  const joinAs = from.id ? (from.join ? "true" : "false") : "";
+  const join = h("select", { id: "run-join" }, [["", "the gateway's default"], ["true", "joined"], ["false", "apart"]]
+    .map(([v, text]) => h("option", { value: v, selected: v === joinAs }, text)));
   const timeout = h("input", { id: "run-timeout", placeholder: "the function's default", value: from.timeout || "" });
   const input = h("textarea", { id: "run-input", rows: "6", spellcheck: "false", placeholder: '{"k": 4}' },
     from.input !== undefined ? JSON.stringify(from.input, null, 2) : "");
@@ -127,7 +130,7 @@ export async function runView(main, { params, signal }) {
     if (v instanceof Error) return;
     const req = { function: fn.value, size: Number(size.value), backend: backend.value };
     if (gran.value) req.granularity = Number(gran.value);
-    if (join.checked) req.join = true;
+    if (join.value) req.join = join.value === "true";
     if (timeout.value.trim()) req.timeout = timeout.value.trim();
     if (v !== undefined) req.input = v;
     submit.disabled = true;
@@ -150,7 +153,7 @@ export async function runView(main, { params, signal }) {
       h("label", {}, "Workers ", size),
       h("label", {}, "Pack size ", gran),
       h("label", {}, "Backend ", backend),
-      h("label", {}, join, " Join the packs placed on one invoker into one"),
+      h("label", {}, "Packs placed on one invoker ", join),
       h("label", {}, "Timeout ", timeout),
       h("label", {}, "Input (JSON, to every worker) ", input),
       inputError,

@@ -20,18 +20,36 @@ function colors(canvas) {
   return c;
 }
 
+// packOf returns a function from a rank to the pack it ran in: packs of granularity
+// ranks, or the packs as placed when a joined flare merged some (uneven ranges).
+function packOf(rec) {
+  const firsts = (rec.packs || []).map((p) => p.ranks[0]);
+  if (!rec.join || firsts.length === 0) return (r) => Math.floor(r / rec.granularity);
+  return (r) => {
+    let lo = 0, hi = firsts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (firsts[mid] <= r) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+}
+
 // layout says what a lane is: unit "workers", "packs" or "groups of k packs".
 function layout(rec) {
-  const packs = Math.max(1, Math.ceil(rec.size / rec.granularity));
+  const joined = rec.join && rec.packs && rec.packs.length > 0;
+  const packs = joined ? rec.packs.length : Math.max(1, Math.ceil(rec.size / rec.granularity));
+  const pack = packOf(rec);
   if (rec.size <= 64) return { count: rec.size, unit: "a lane per worker", lane: (r) => r, label: (i) => "rank " + i, per: 1 };
   if (packs <= maxLanes) {
-    return { count: packs, unit: "a lane per pack", lane: (r) => Math.floor(r / rec.granularity), label: (i) => "pack " + i, per: rec.granularity };
+    return { count: packs, unit: "a lane per pack", lane: pack, label: (i) => "pack " + i, per: joined ? 2 : rec.granularity };
   }
   const k = Math.ceil(packs / maxLanes);
   const count = Math.ceil(packs / k);
   return {
     count, unit: "a lane per " + k + " packs", per: k * rec.granularity,
-    lane: (r) => Math.floor(Math.floor(r / rec.granularity) / k),
+    lane: (r) => Math.floor(pack(r) / k),
     label: (i) => "packs " + i * k + "–" + (Math.min(packs, (i + 1) * k) - 1),
   };
 }

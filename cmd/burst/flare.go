@@ -75,7 +75,7 @@ func newFlareRunCmd(api func() (*client.Client, error), out *output) *cobra.Comm
 	var size, granularity int
 	var input, inputs, backend string
 	var timeout time.Duration
-	var detach bool
+	var detach, join bool
 	cmd := &cobra.Command{
 		Use:   "run FUNCTION",
 		Short: "Run a flare and wait for it, with its progress; print its results",
@@ -98,6 +98,9 @@ leave it running.
 			}
 			if cmd.Flags().Changed("granularity") {
 				req.Granularity = &granularity
+			}
+			if cmd.Flags().Changed("join") {
+				req.Join = &join
 			}
 			if timeout > 0 {
 				d := control.Duration(timeout)
@@ -147,6 +150,7 @@ leave it running.
 	f.StringVar(&input, "input", "", "every worker's input: JSON, @FILE or - (standard input)")
 	f.StringVar(&inputs, "inputs", "", "file of one input per rank: a JSON array, or a JSON value a line")
 	f.StringVar(&backend, "backend", "", "nats (default), jetstream or memory")
+	f.BoolVar(&join, "join", false, "run the packs placed on one invoker as one (--join=false: apart); default the gateway's")
 	f.DurationVar(&timeout, "timeout", 0, "the flare's timeout; default the gateway's")
 	f.BoolVar(&detach, "detach", false, "print the flare's id and return at once")
 	return cmd
@@ -361,7 +365,11 @@ func printRecord(w io.Writer, out output, rec gateway.Record) error {
 			fmt.Fprintf(tw, "ERROR\t%s\n", rec.Error)
 		}
 		for _, p := range rec.Packs {
-			fmt.Fprintf(tw, "PACK %d\t%s, ranks %d-%d\n", p.Pack, p.Invoker, p.Ranks[0], p.Ranks[1])
+			fmt.Fprintf(tw, "PACK %d\t%s, ranks %d-%d", p.Pack, p.Invoker, p.Ranks[0], p.Ranks[1])
+			if rec.Join && len(p.Joined) > 1 {
+				fmt.Fprintf(tw, ", joined from packs %v", p.Joined)
+			}
+			fmt.Fprintln(tw)
 		}
 		fmt.Fprintf(tw, "COMM\tlocal %d msgs %d B, remote %d msgs %d B\n", rec.Comm.LocalMessages, rec.Comm.LocalBytes, rec.Comm.RemoteMessages, rec.Comm.RemoteBytes)
 	})

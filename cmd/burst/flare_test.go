@@ -150,3 +150,29 @@ func TestProgressBar(t *testing.T) {
 		t.Errorf("after a pack ended: %q", b.String())
 	}
 }
+
+// burst flare run --join runs the packs placed together as one, and flare get says so;
+// --join=false keeps them apart.
+func TestFlareJoin(t *testing.T) {
+	url, _ := serve(t, t.TempDir())
+	api := "--api=" + url
+	for _, tc := range []struct {
+		flag  string
+		packs string
+	}{{"--join", "PACK 0\tinvoker"}, {"--join=false", "PACK 3"}} {
+		code, id, errOut := burstCmd([]string{"flare", "run", "hello", "--size", "4", "--granularity", "1", tc.flag, "--detach", api})
+		id = strings.TrimSpace(id)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.flag, code, errOut)
+		}
+		burstCmd([]string{"flare", "watch", id, api})
+		code, out, _ := burstCmd([]string{"flare", "get", id, api})
+		joined := strings.Contains(out, "joined from packs [0 1 2 3]")
+		if code != 0 || joined != (tc.flag == "--join") || !strings.Contains(out, "PACK ") {
+			t.Errorf("%s: exit %d\n%s", tc.flag, code, out)
+		}
+		if tc.flag == "--join=false" && !strings.Contains(out, tc.packs) {
+			t.Errorf("%s: want four packs\n%s", tc.flag, out)
+		}
+	}
+}
