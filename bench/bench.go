@@ -24,9 +24,13 @@ import (
 // Benchmarks lists the benchmark names: the original's, then Burst's extra collectives.
 var Benchmarks = []string{"pair", "broadcast", "scatter", "gather", "all-to-all", "allgather", "reduce", "allreduce", "barrier"}
 
-// Backends lists the transports: Burst's three, and raw for plain nats.go
-// publish/subscribe of the same bytes (pair and broadcast only), the baseline.
-var Backends = []string{"nats", "jetstream", "memory", "raw"}
+// Backends lists the transports: Burst's three; raw for plain nats.go publish/subscribe
+// of the same bytes, the baseline; and tcp and unix for a plain byte stream between the
+// groups, the floor (stream.go). The baselines do pair and broadcast only.
+var Backends = []string{"nats", "jetstream", "memory", "raw", "tcp", "unix"}
+
+// baseline reports whether backend is one of the baselines, not Burst.
+func baseline(backend string) bool { return backend == "raw" || backend == "tcp" || backend == "unix" }
 
 // Options are the tool's flags.
 type Options struct {
@@ -89,10 +93,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("%s reduces float64: --payload-size must be a multiple of 8", o.Benchmark)
 	case o.Backend == "memory" && o.GroupID >= 0:
 		return errors.New("the memory backend runs every group in one process: drop --group-id")
-	case o.Backend == "raw" && o.Benchmark != "pair" && o.Benchmark != "broadcast":
-		return errors.New("the raw backend does pair and broadcast only")
-	case o.Backend == "raw" && o.Granularity() != 1:
-		return errors.New("the raw backend has one worker per group: set --burst-size to --groups")
+	case baseline(o.Backend) && o.Benchmark != "pair" && o.Benchmark != "broadcast":
+		return fmt.Errorf("the %s backend does pair and broadcast only", o.Backend)
+	case baseline(o.Backend) && o.Granularity() != 1:
+		return fmt.Errorf("the %s backend has one worker per group: set --burst-size to --groups", o.Backend)
 	}
 	return comm.ValidFlareID(o.BurstID)
 }
@@ -124,8 +128,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			groups[i] = i
 		}
 	}
-	if o.Backend == "raw" {
+	switch o.Backend {
+	case "raw":
 		return runRaw(ctx, o, srv, groups)
+	case "tcp", "unix":
+		return runStream(ctx, o, srv, groups)
 	}
 
 	var mem comm.Transport

@@ -54,25 +54,33 @@ func TestEveryBenchmark(t *testing.T) {
 	}
 }
 
-func TestRawBaseline(t *testing.T) {
-	for _, b := range []string{"pair", "broadcast"} {
-		o := small(b, "raw")
-		o.BurstSize, o.Groups = 3, 3
-		if b == "pair" {
-			o.BurstSize, o.Groups = 2, 2
+// TestBaselines runs raw NATS and the byte streams: every receiver gets the payload
+// whole (each checks it), and the sender counts what it moved.
+func TestBaselines(t *testing.T) {
+	for _, backend := range []string{"raw", "tcp", "unix"} {
+		for _, b := range []string{"pair", "broadcast"} {
+			t.Run(backend+"/"+b, func(t *testing.T) { baselineRun(t, backend, b) })
 		}
-		r, err := Run(context.Background(), o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := len(r.Samples), o.Groups*o.Repeat; got != want {
-			t.Fatalf("%s: %d samples, want %d", b, got, want)
-		}
-		if r.Groups[0].Bytes != int64(o.PayloadSize*(o.Groups-1)) {
-			t.Errorf("%s: publisher moved %d bytes", b, r.Groups[0].Bytes)
-		}
-		checkCSV(t, r)
 	}
+}
+
+func baselineRun(t *testing.T, backend, b string) {
+	o := small(b, backend)
+	o.BurstSize, o.Groups = 3, 3
+	if b == "pair" {
+		o.BurstSize, o.Groups = 2, 2
+	}
+	r, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(r.Samples), o.Groups*o.Repeat; got != want {
+		t.Fatalf("%s: %d samples, want %d", b, got, want)
+	}
+	if r.Groups[0].Bytes != int64(o.PayloadSize*(o.Groups-1)) {
+		t.Errorf("%s: publisher moved %d bytes", b, r.Groups[0].Bytes)
+	}
+	checkCSV(t, r)
 }
 
 func checkCSV(t *testing.T, r *Report) {
@@ -140,6 +148,8 @@ func TestValidate(t *testing.T) {
 		{"odd pair", func(o *Options) { o.Benchmark, o.BurstSize = "pair", 5 }, "even"},
 		{"memory in one group", func(o *Options) { o.Backend, o.GroupID = "memory", 1 }, "memory"},
 		{"raw scatter", func(o *Options) { o.Backend, o.Benchmark = "raw", "scatter" }, "raw"},
+		{"tcp gather", func(o *Options) { o.Backend, o.Benchmark = "tcp", "gather" }, "tcp backend does pair and broadcast only"},
+		{"unix in packs", func(o *Options) { o.Backend, o.Benchmark, o.BurstSize, o.Groups = "unix", "pair", 4, 2 }, "one worker per group"},
 		{"reduce payload", func(o *Options) { o.Benchmark, o.PayloadSize = "reduce", 7 }, "multiple of 8"},
 		{"bad burst id", func(o *Options) { o.BurstID = "a.b" }, "flare id"},
 	}

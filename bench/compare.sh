@@ -7,8 +7,8 @@
 # For each collective and payload (1 KiB, 1 MiB, 64 MiB) it runs `burst bench` with 8
 # workers all local (1 group), in 2 groups and in 4 groups, the same collective with
 # 8 MPI ranks (Open MPI + mpi4py, installed from Debian when missing), and raw NATS
-# publish/subscribe of the same bytes (medians of 100 repeats at 1 KiB, 20 at 1 MiB, 3 at
-# 64 MiB). Then the headline runs, with one process per
+# publish/subscribe of the same bytes, and for the pair a plain TCP and unix-socket byte
+# stream, the floor (medians of 100 repeats at 1 KiB, 20 at 1 MiB, 3 at 64 MiB). Then the headline runs, with one process per
 # group as in the original's two-terminal workflow: pair of 1 GiB in 1 MiB chunks,
 # broadcast of 256 MiB to 192 workers in 4 groups against raw NATS moving the 3 remote
 # copies, and allreduce of 8 MiB float64 over 8 workers in one pack against 8-rank MPI.
@@ -80,6 +80,10 @@ for size in 1024 1048576 67108864; do
 	echo "pair,$size,raw-nats,2 groups,$s" >>"$csv"
 	s=$(burst broadcast 4 4 "$size" "$rep" raw | seconds)
 	echo "broadcast,$size,raw-nats,4 groups,$s" >>"$csv"
+	for stream in tcp unix; do
+		s=$(burst pair 2 2 "$size" "$rep" "$stream" | seconds)
+		echo "pair,$size,raw-$stream,2 groups,$s" >>"$csv"
+	done
 done
 fi
 
@@ -87,6 +91,8 @@ head="$out/headline.csv"
 echo "what,system,seconds" >"$head"
 echo "pair 1 GiB,burst (2 processes),$(burst_procs pair 2 2 1073741824 5 nats)" >>"$head"
 echo "pair 1 GiB,raw nats (2 processes),$(burst_procs pair 2 2 1073741824 5 raw)" >>"$head"
+echo "pair 1 GiB,raw tcp stream (2 processes),$(burst_procs pair 2 2 1073741824 5 tcp)" >>"$head"
+echo "pair 1 GiB,raw unix stream (2 processes),$(burst_procs pair 2 2 1073741824 5 unix)" >>"$head"
 echo "broadcast 256 MiB to 192 workers,burst (4 processes),$(burst_procs broadcast 192 4 268435456 5 nats)" >>"$head"
 echo "broadcast 256 MiB to 192 workers,raw nats 3 remote copies (4 processes),$(burst_procs broadcast 4 4 268435456 5 raw)" >>"$head"
 echo "allreduce 8 MiB float64 over 8 workers,burst (1 pack),$(burst allreduce 8 1 8388608 10 memory | seconds)" >>"$head"

@@ -11,20 +11,20 @@ rows = list(csv.DictReader(open(results)))
 heads = list(csv.DictReader(open(headline)))
 
 SIZES = {1024: "1 KiB", 1048576: "1 MiB", 67108864: "64 MiB"}
-series = ["burst 1 groups", "burst 2 groups", "burst 4 groups", "mpi", "raw-nats"]
-colors = ["#1f77b4", "#4f9fd4", "#8fc7f4", "#d62728", "#7f7f7f"]
+series = ["burst 1 groups", "burst 2 groups", "burst 4 groups", "mpi", "raw-nats", "raw-tcp", "raw-unix"]
+colors = ["#1f77b4", "#4f9fd4", "#8fc7f4", "#d62728", "#7f7f7f", "#2ca02c", "#98df8a"]
 
 
 def key(r):
-    return "mpi" if r["system"] == "mpi" else (r["system"] + " " + r["layout"] if r["system"] == "burst" else "raw-nats")
+    return r["system"] + " " + r["layout"] if r["system"] == "burst" else r["system"]
 
 
 table = defaultdict(dict)
 for r in rows:
     table[(r["benchmark"], int(r["payload_size"]))][key(r)] = float(r["seconds"])
 
-md = ["| collective | payload | burst, 1 group (all local) | burst, 2 groups | burst, 4 groups | MPI | raw NATS | Burst, most groups / MPI |",
-      "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+md = ["| collective | payload | burst, 1 group (all local) | burst, 2 groups | burst, 4 groups | MPI | raw NATS | raw TCP | raw unix socket | Burst, most groups / MPI |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 fmt = lambda s: "–" if s is None else (f"{s * 1e3:.3f} ms" if s < 1 else f"{s:.3f} s")
 for (b, size), v in sorted(table.items(), key=lambda kv: (kv[0][1], kv[0][0])):
     best4 = v.get("burst 4 groups", v.get("burst 2 groups"))

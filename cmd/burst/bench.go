@@ -31,7 +31,8 @@ group only and waits for the others, started the same way in other terminals:
 
 The server is a running 'burst serve' (its NATS port), or one that the first process
 starts itself with --embed. The backend 'raw' is the baseline: plain NATS
-publish/subscribe of the same bytes (pair and broadcast).`,
+publish/subscribe of the same bytes; 'tcp' and 'unix' the floor: a plain byte stream
+between the groups, set up through the server (pair and broadcast).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Backend = args[0]

@@ -16,7 +16,7 @@ import (
 
 // benchPair runs the original's two-terminal pair workflow: two `burst bench`
 // processes, one per group, that find each other through the NATS server at url.
-func benchPair(t *testing.T, url string, embedFirst bool) [2]string {
+func benchPair(t *testing.T, url string, embedFirst bool, backend string) [2]string {
 	t.Helper()
 	var outs [2]bytes.Buffer
 	var codes [2]int
@@ -27,7 +27,7 @@ func benchPair(t *testing.T, url string, embedFirst bool) [2]string {
 		if g == 0 && embedFirst {
 			args = append(args, "--embed")
 		}
-		args = append(args, "nats")
+		args = append(args, backend)
 		wg.Go(func() {
 			var errOut bytes.Buffer
 			codes[g] = run(context.Background(), args, nil, &outs[g], &errOut)
@@ -54,7 +54,15 @@ func checkPairOutput(t *testing.T, outs [2]string) {
 }
 
 func TestBenchPairEmbedded(t *testing.T) {
-	checkPairOutput(t, benchPair(t, "nats://127.0.0.1:"+strconv.Itoa(clustertest.FreePort(t)), true))
+	checkPairOutput(t, benchPair(t, "nats://127.0.0.1:"+strconv.Itoa(clustertest.FreePort(t)), true, "nats"))
+}
+
+// The byte-stream baselines, the same way: the second group's listener found through
+// the first one's server.
+func TestBenchStreams(t *testing.T) {
+	for _, backend := range []string{"tcp", "unix"} {
+		checkPairOutput(t, benchPair(t, "nats://127.0.0.1:"+strconv.Itoa(clustertest.FreePort(t)), true, backend))
+	}
 }
 
 // TestBenchAgainstServe: the bus of `burst serve` is closed, and the benchmark says so
