@@ -618,6 +618,9 @@ func (inv *Invoker) assign(req micro.Request) {
 			defer inv.release(a, rp)
 			inv.runHosted(ctx, a, func(err error) {
 				if err != nil {
+					// Its slots back before the refusal: whoever reads it may assign
+					// the pack again at once (release is idempotent).
+					inv.release(a, rp)
 					inv.refuse(reply, a, "500", err)
 					return
 				}
@@ -710,18 +713,20 @@ func (inv *Invoker) AuthorizeNATS(user, password string) (control.Permissions, b
 	return control.Permissions{}, false
 }
 
-// release forgets a pack: once it ran, or when it could not be set up.
+// release forgets a pack: once it ran, or when it could not be set up. A second call
+// for the same pack does nothing.
 func (inv *Invoker) release(a control.Assignment, rp *runningPack) {
 	rp.cancel(context.Canceled)
 	inv.mu.Lock()
 	k := control.PackRef{Flare: a.Flare, Pack: a.Pack}
-	if inv.packs[k] == rp {
+	removed := inv.packs[k] == rp
+	if removed {
 		delete(inv.packs, k)
 		inv.used -= rp.ranks
 	}
 	// Only an invoker with a server of its own asks: the walk over its packs is not for
 	// every pack's end.
-	last := inv.opts.Revoked != nil && !inv.holds(a.Flare)
+	last := removed && inv.opts.Revoked != nil && !inv.holds(a.Flare)
 	inv.mu.Unlock()
 	if last {
 		inv.opts.Revoked(control.FlareUser(a.Flare))
