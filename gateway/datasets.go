@@ -57,9 +57,21 @@ func (g *Gateway) putDataset(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err := g.datasets.Info(r.Context(), ns, name)
 	replaced := err == nil
+	limit, quota, err := g.datasetRoom(r.Context(), ns, name)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if r.ContentLength > limit && quota {
+		writeError(w, r, errorf(http.StatusRequestEntityTooLarge, CodeOverLimit, "namespace %s's datasets may hold %d bytes more, and this one has %d", ns, max(limit, 0), r.ContentLength))
+		return
+	}
 	body := &countingReader{r: r.Body}
-	info, err := g.datasets.Put(r.Context(), ns, name, body, g.opts.MaxDataset, nil)
+	info, err := g.datasets.Put(r.Context(), ns, name, body, max(limit, 0), nil)
 	switch {
+	case errors.Is(err, datasets.ErrTooLarge) && quota:
+		writeError(w, r, errorf(http.StatusRequestEntityTooLarge, CodeOverLimit, "namespace %s's datasets may hold %d bytes more: this one is larger; nothing of it was kept", ns, max(limit, 0)))
+		return
 	case errors.Is(err, datasets.ErrTooLarge):
 		writeError(w, r, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "dataset is over the %d-byte bound", g.opts.MaxDataset))
 		return
@@ -79,6 +91,36 @@ func (g *Gateway) putDataset(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, info)
+}
+
+// datasetRoom is the most an upload of dataset name of namespace ns may store: the
+// gateway's bound, or less under the namespace's dataset_bytes (quota says so), counting
+// every dataset of the namespace but the one it replaces. Two uploads at once may both
+// fit alone and go over together: the bound is checked, not reserved.
+func (g *Gateway) datasetRoom(ctx context.Context, ns, name string) (limit int64, quota bool, err error) {
+	g.mu.Lock()
+	var bound int64
+	if st := g.namespaces[ns]; st != nil {
+		bound = st.Limits.DatasetBytes
+	}
+	g.mu.Unlock()
+	if bound == 0 {
+		return g.opts.MaxDataset, false, nil
+	}
+	list, err := g.datasets.List(ctx, ns)
+	if err != nil {
+		return 0, false, err
+	}
+	used := int64(0)
+	for _, d := range list {
+		if d.Name != name {
+			used += d.Size
+		}
+	}
+	if room := bound - used; room < g.opts.MaxDataset {
+		return room, true, nil
+	}
+	return g.opts.MaxDataset, false, nil
 }
 
 func (g *Gateway) listDatasets(w http.ResponseWriter, r *http.Request) {

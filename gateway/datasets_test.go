@@ -142,4 +142,20 @@ func TestDatasetNamespaces(t *testing.T) {
 	if rec := call[Record](root, "POST", "/flares?wait=true", in, http.StatusOK); rec.Status != control.StatusFailed || !strings.Contains(rec.Error, `no dataset "pts" in namespace default`) {
 		t.Errorf("default's flare on team's dataset: %s %q", rec.Status, rec.Error)
 	}
+
+	// dataset_bytes bounds a namespace's datasets together; a replacement counts
+	// instead of the one it replaces, and what is refused keeps nothing.
+	call[Namespace](root, "PUT", "/namespaces/team", map[string]any{"limits": map[string]any{"dataset_bytes": 20}}, http.StatusOK)
+	msg := team.apiError("PUT", "/datasets/more", "1,2\n3,4\n5,\n", http.StatusRequestEntityTooLarge, CodeOverLimit)
+	if !strings.Contains(msg, "may hold 8 bytes more") {
+		t.Errorf("over the namespace's bound: %q", msg)
+	}
+	team.apiError("GET", "/datasets/more", nil, http.StatusNotFound, CodeUnknownDataset)
+	if info := call[datasets.Info](team, "PUT", "/datasets/pts", "1,2\n3,4\n5,6\n7,8\n90\n", http.StatusOK); info.Size != 19 {
+		t.Errorf("a replacement within the bound: %+v", info)
+	}
+	call[datasets.Info](team, "PUT", "/datasets/one", "1", http.StatusCreated)
+	team.apiError("PUT", "/datasets/two", "1", http.StatusRequestEntityTooLarge, CodeOverLimit)
+	// The default namespace has no such bound.
+	call[datasets.Info](root, "PUT", "/datasets/big", strings.Repeat("1,2\n", 100), http.StatusCreated)
 }

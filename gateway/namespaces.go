@@ -46,6 +46,8 @@ type NamespaceLimits struct {
 	Burst int     `json:"burst,omitempty"`
 	// MaxSize bounds the workers of one flare.
 	MaxSize int `json:"max_size,omitempty"`
+	// DatasetBytes bounds the bytes of the namespace's datasets together (413 over it).
+	DatasetBytes int64 `json:"dataset_bytes,omitempty"`
 }
 
 // namespaceState is a namespace as the gateway holds it; guarded by g.mu.
@@ -247,7 +249,7 @@ func (g *Gateway) putNamespace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l := req.Limits
-	if l.Workers < 0 || l.Queued < 0 || l.Rate < 0 || l.Burst < 0 || l.MaxSize < 0 || math.IsInf(l.Rate, 0) || math.IsNaN(l.Rate) {
+	if l.Workers < 0 || l.Queued < 0 || l.Rate < 0 || l.Burst < 0 || l.MaxSize < 0 || l.DatasetBytes < 0 || math.IsInf(l.Rate, 0) || math.IsNaN(l.Rate) {
 		writeError(w, r, errorf(http.StatusBadRequest, CodeBadRequest, "limits must be zero (no bound) or positive"))
 		return
 	}
