@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/burstgo/burst/cluster"
 	"net"
 	"os"
 	"slices"
@@ -16,9 +15,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/burstgo/burst/comm"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/burstgo/burst/cluster"
+	"github.com/burstgo/burst/comm"
 )
 
 // Benchmarks lists the benchmark names: the original's, then Burst's extra collectives.

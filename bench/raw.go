@@ -27,15 +27,8 @@ import (
 func runRaw(ctx context.Context, o Options, srv *server.Server, groups []int) (*Report, error) {
 	prefix := "bench.raw." + o.BurstID
 	want := crc32.ChecksumIEEE(pattern(o.PayloadSize, 0))
-	var (
-		mu      sync.Mutex
-		samples []Sample
-	)
-	add := func(s Sample) {
-		mu.Lock()
-		samples = append(samples, s)
-		mu.Unlock()
-	}
+	var c collector
+	add := c.add
 	errs := make(chan error, len(groups))
 	var receivers sync.WaitGroup
 	listening := make(chan error, len(groups))
@@ -72,14 +65,7 @@ func runRaw(ctx context.Context, o Options, srv *server.Server, groups []int) (*
 	}
 	receivers.Wait()
 	close(errs)
-	for err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	r := &Report{Options: o, Samples: samples}
-	r.summarise(groups)
-	return r, nil
+	return c.report(o, groups, errs)
 }
 
 func rawReceive(ctx context.Context, o Options, nc *nats.Conn, prefix string, gid int, want uint32, add func(Sample), listening chan<- error) error {
@@ -146,20 +132,8 @@ func rawPublish(ctx context.Context, o Options, nc *nats.Conn, prefix string, ad
 	}
 	defer sub.Unsubscribe()
 	for gid := 1; gid < o.Groups; gid++ {
-		for {
-			rctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-			_, err := nc.RequestWithContext(rctx, prefix+".ready."+strconv.Itoa(gid), nil)
-			cancel()
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return fmt.Errorf("raw: group %d never answered: %w", gid, ctx.Err())
-			}
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrNoResponders) {
-				return err
-			}
-			time.Sleep(10 * time.Millisecond)
+		if _, err := awaitReady(ctx, nc, prefix+".ready."+strconv.Itoa(gid), gid); err != nil {
+			return fmt.Errorf("raw: %w", err)
 		}
 	}
 	payload := pattern(o.PayloadSize, 0)
@@ -190,4 +164,49 @@ func rawPublish(ctx context.Context, o Options, nc *nats.Conn, prefix string, ad
 		}
 	}
 	return nil
+}
+
+// A collector gathers the samples of a baseline's groups, from their goroutines.
+type collector struct {
+	mu      sync.Mutex
+	samples []Sample
+}
+
+func (c *collector) add(s Sample) {
+	c.mu.Lock()
+	c.samples = append(c.samples, s)
+	c.mu.Unlock()
+}
+
+// report is what the groups measured, once every one has ended: the first error of
+// errs, which the groups closed, else the samples summed up.
+func (c *collector) report(o Options, groups []int, errs <-chan error) (*Report, error) {
+	for err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	r := &Report{Options: o, Samples: c.samples}
+	r.summarise(groups)
+	return r, nil
+}
+
+// awaitReady asks subject until a receiver answers, as a baseline's sender does of
+// each group before it starts: the other processes may not listen yet.
+func awaitReady(ctx context.Context, nc *nats.Conn, subject string, gid int) (*nats.Msg, error) {
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		m, err := nc.RequestWithContext(rctx, subject, nil)
+		cancel()
+		if err == nil {
+			return m, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("group %d never answered: %w", gid, ctx.Err())
+		}
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrNoResponders) {
+			return nil, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

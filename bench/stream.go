@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -32,15 +31,7 @@ import (
 func runStream(ctx context.Context, o Options, srv *server.Server, groups []int) (*Report, error) {
 	prefix := "bench.stream." + o.BurstID
 	want := crc32.ChecksumIEEE(pattern(o.PayloadSize, 0))
-	var (
-		mu      sync.Mutex
-		samples []Sample
-	)
-	add := func(s Sample) {
-		mu.Lock()
-		samples = append(samples, s)
-		mu.Unlock()
-	}
+	var col collector
 	errs := make(chan error, len(groups))
 	var receivers sync.WaitGroup
 	for _, gid := range groups {
@@ -65,7 +56,7 @@ func runStream(ctx context.Context, o Options, srv *server.Server, groups []int)
 		if err := nc.Flush(); err != nil {
 			return nil, err
 		}
-		receivers.Go(func() { errs <- streamReceive(ctx, o, ln, gid, want, add) })
+		receivers.Go(func() { errs <- streamReceive(ctx, o, ln, gid, want, col.add) })
 	}
 	if slices.Contains(groups, 0) {
 		nc, err := connect(o.Server, srv)
@@ -73,20 +64,13 @@ func runStream(ctx context.Context, o Options, srv *server.Server, groups []int)
 			return nil, err
 		}
 		defer nc.Close()
-		if err := streamSend(ctx, o, nc, prefix, add); err != nil {
+		if err := streamSend(ctx, o, nc, prefix, col.add); err != nil {
 			return nil, err
 		}
 	}
 	receivers.Wait()
 	close(errs)
-	for err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	r := &Report{Options: o, Samples: samples}
-	r.summarise(groups)
-	return r, nil
+	return col.report(o, groups, errs)
 }
 
 // listen opens group gid's listener and says the address the sender dials.
@@ -173,23 +157,11 @@ func streamSend(ctx context.Context, o Options, nc *nats.Conn, prefix string, ad
 		}
 	}()
 	for gid := 1; gid < o.Groups; gid++ {
-		var addr string
-		for {
-			rctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-			m, err := nc.RequestWithContext(rctx, prefix+".ready."+strconv.Itoa(gid), nil)
-			cancel()
-			if err == nil {
-				addr = string(m.Data)
-				break
-			}
-			if ctx.Err() != nil {
-				return fmt.Errorf("stream: group %d never answered: %w", gid, ctx.Err())
-			}
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrNoResponders) {
-				return err
-			}
-			time.Sleep(10 * time.Millisecond)
+		m, err := awaitReady(ctx, nc, prefix+".ready."+strconv.Itoa(gid), gid)
+		if err != nil {
+			return fmt.Errorf("stream: %w", err)
 		}
+		addr := string(m.Data)
 		var d net.Dialer
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {

@@ -3,8 +3,6 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -22,33 +20,7 @@ import (
 // not let into the cluster.
 func TestThreeServers(t *testing.T) {
 	ca := clustertest.NewCA(t)
-	ports := make([]int, 3)
-	for i := range ports {
-		ports[i] = clustertest.FreePort(t)
-	}
-	routes := func(skip int) []string {
-		var rs []string
-		for i, p := range ports {
-			if i != skip {
-				rs = append(rs, "nats://127.0.0.1:"+strconv.Itoa(p))
-			}
-		}
-		return rs
-	}
-	servers := make([]*server.Server, 3)
-	for i := range servers {
-		cert, key := ca.Issue(t, fmt.Sprintf("n%d", i))
-		s, err := cluster.RunServer(cluster.ServerOptions{
-			Name: fmt.Sprintf("n%d", i), Port: -1, StoreDir: filepath.Join(t.TempDir(), "js"),
-			ClusterName: "burst", ClusterHost: "127.0.0.1", ClusterPort: ports[i], Routes: routes(i),
-			CertFile: cert, KeyFile: key, CAFile: ca.File,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		servers[i] = s
-		t.Cleanup(s.Shutdown)
-	}
+	servers, urls := clustertest.RoutedServers(t, ca, 3)
 	for _, s := range servers {
 		waitFor(t, "the routes", func() bool { return s.NumRoutes() >= 2 })
 	}
@@ -127,7 +99,7 @@ func TestThreeServers(t *testing.T) {
 	before := servers[0].NumRoutes()
 	s, err := cluster.RunServer(cluster.ServerOptions{
 		Name: "stranger", Port: -1, ClusterName: "burst", ClusterHost: "127.0.0.1", ClusterPort: clustertest.FreePort(t),
-		Routes: routes(-1)[:1], CertFile: cert, KeyFile: key, CAFile: ca.File,
+		Routes: urls[:1], CertFile: cert, KeyFile: key, CAFile: ca.File,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/burstgo/burst/datasets"
 )
 
@@ -16,21 +14,6 @@ import (
 // (package datasets), where a flare's workers read it by byte range from any host;
 // GET lists or describes them, GET …/content gives one back, DELETE removes one. They
 // belong to the key's namespace, as functions do.
-
-// datasetCtx puts the {name} of the path in the request's context, or answers 400 for
-// a name no dataset can have.
-func datasetCtx(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := chi.URLParam(r, "name")
-		if err := checkName("dataset", name); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), datasetKey, name)))
-	})
-}
-
-func datasetName(r *http.Request) string { return r.Context().Value(datasetKey).(string) }
 
 // A countingReader reads the request's body and keeps its error, so that a client that
 // went away is told from a store that failed.

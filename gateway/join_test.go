@@ -31,9 +31,9 @@ func TestJoin(t *testing.T) {
 	}
 	results := func(rec Record) any {
 		t.Helper()
-		res := call[struct{ Results []map[string]any }](c, "GET", "/flares/"+rec.ID+"/results", nil, http.StatusOK).Results
+		res := call[struct{ Results []any }](c, "GET", "/flares/"+rec.ID+"/results", nil, http.StatusOK).Results
 		for _, r := range res {
-			delete(r, "comm") // pagerank's own counters differ by where its packs are
+			delete(r.(map[string]any), "comm") // pagerank's own counters differ by where its packs are
 		}
 		return res
 	}
@@ -117,17 +117,6 @@ func sameJSON(a, b any) bool {
 		}
 		for k, v := range a {
 			if !sameJSON(v, b[k]) {
-				return false
-			}
-		}
-		return true
-	case []map[string]any:
-		b, ok := b.([]map[string]any)
-		if !ok || len(a) != len(b) {
-			return false
-		}
-		for i := range a {
-			if !sameJSON(a[i], b[i]) {
 				return false
 			}
 		}

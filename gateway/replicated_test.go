@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	natscluster "github.com/burstgo/burst/cluster"
@@ -24,31 +21,7 @@ import (
 // applied the write yet: with docker compose, a function registered was not found by a
 // flare posted 10 ms later.)
 func TestReplicatedReads(t *testing.T) {
-	ca := clustertest.NewCA(t)
-	ports := make([]int, 3)
-	for i := range ports {
-		ports[i] = clustertest.FreePort(t)
-	}
-	servers := make([]*server.Server, 3)
-	for i := range servers {
-		var routes []string
-		for j, p := range ports {
-			if j != i {
-				routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(p))
-			}
-		}
-		cert, key := ca.Issue(t, fmt.Sprintf("n%d", i))
-		s, err := natscluster.RunServer(natscluster.ServerOptions{
-			Name: fmt.Sprintf("n%d", i), Port: -1, StoreDir: filepath.Join(t.TempDir(), "js"),
-			ClusterName: "burst", ClusterHost: "127.0.0.1", ClusterPort: ports[i], Routes: routes,
-			CertFile: cert, KeyFile: key, CAFile: ca.File,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		servers[i] = s
-		t.Cleanup(s.Shutdown)
-	}
+	servers, _ := clustertest.RoutedServers(t, clustertest.NewCA(t), 3)
 	nc, err := natscluster.ConnectInProcess(servers[0])
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ func (g *Gateway) routes() chi.Router {
 		r.With(read).Get("/", g.listFunctions)
 		r.Route("/{name}", func(r chi.Router) {
 			// A key first: without one, 401, whatever the name.
-			r.Use(read, functionCtx)
+			r.Use(read, nameCtx("function", functionKey))
 			r.With(develop).Put("/", g.putFunction)
 			r.Get("/", g.getFunction)
 			r.With(develop).Delete("/", g.deleteFunction)
@@ -44,7 +44,7 @@ func (g *Gateway) routes() chi.Router {
 	r.Route("/datasets", func(r chi.Router) {
 		r.With(read).Get("/", g.listDatasets)
 		r.Route("/{name}", func(r chi.Router) {
-			r.Use(read, datasetCtx)
+			r.Use(read, nameCtx("dataset", datasetKey))
 			r.With(develop).Put("/", g.putDataset)
 			r.Get("/", g.getDataset)
 			r.Get("/content", g.getDatasetContent)
@@ -116,20 +116,23 @@ func validFlareID(id string) bool {
 	return true
 }
 
-// functionCtx puts the {name} of the path in the request's context, or answers 400 for
-// a name no function can have.
-func functionCtx(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := chi.URLParam(r, "name")
-		if err := checkName("function", name); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), functionKey, name)))
-	})
+// nameCtx puts the {name} of the path in the request's context under key, or answers
+// 400 for a name no kind ("function", "dataset") can have.
+func nameCtx(kind string, key ctxKey) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			name := chi.URLParam(r, "name")
+			if err := checkName(kind, name); err != nil {
+				writeError(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), key, name)))
+		})
+	}
 }
 
 func functionName(r *http.Request) string { return r.Context().Value(functionKey).(string) }
+func datasetName(r *http.Request) string  { return r.Context().Value(datasetKey).(string) }
 
 // requestLog is what the request log learns while a request is served: the cause of a
 // 5xx answer, which the client sees only as "internal".

@@ -1,15 +1,20 @@
-// Package clustertest makes what tests of TLS need: a certificate authority of their own,
-// and certificates it signs for loopback and the addresses a test gives, as files.
+// Package clustertest makes what tests of TLS and clusters need: a certificate authority
+// of their own, certificates it signs for loopback and the addresses a test gives, as
+// files, and servers routed to each other with them.
 package clustertest
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/burstgo/burst/cluster"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // A CA is a test's certificate authority.
@@ -70,4 +75,34 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// RoutedServers starts n embedded servers with JetStream, named n0, n1, …, each routed
+// over TLS, with certificates of ca, to all the others on 127.0.0.1, and shuts them down
+// when the test ends. It returns them and their route URLs, in order; it does not wait
+// for the routes.
+func RoutedServers(t testing.TB, ca *CA, n int) ([]*server.Server, []string) {
+	t.Helper()
+	ports, urls := make([]int, n), make([]string, n)
+	for i := range urls {
+		ports[i] = FreePort(t)
+		urls[i] = "nats://127.0.0.1:" + strconv.Itoa(ports[i])
+	}
+	servers := make([]*server.Server, n)
+	for i := range servers {
+		name := fmt.Sprintf("n%d", i)
+		cert, key := ca.Issue(t, name)
+		s, err := cluster.RunServer(cluster.ServerOptions{
+			Name: name, Port: -1, StoreDir: filepath.Join(t.TempDir(), "js"),
+			ClusterName: "burst", ClusterHost: "127.0.0.1", ClusterPort: ports[i],
+			Routes:   slices.Delete(slices.Clone(urls), i, i+1),
+			CertFile: cert, KeyFile: key, CAFile: ca.File,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers[i] = s
+		t.Cleanup(s.Shutdown)
+	}
+	return servers, urls
 }
