@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -476,5 +477,30 @@ func TestDeleteKeepsNewerUploads(t *testing.T) {
 	}
 	if n := messages(t, s); n != 0 {
 		t.Errorf("%d messages at the end, want none", n)
+	}
+}
+
+// A direct get that goes unanswered is asked again: a copy of the stream whose host has
+// just gone may have been handed the request, which is then lost, not refused.
+func TestUnansweredGetAskedAgain(t *testing.T) {
+	srv := newServer(t)
+	var asked atomic.Int64
+	responder := connect(t, srv)
+	if _, err := responder.Subscribe(directGet+"x", func(m *nats.Msg) {
+		if asked.Add(1) > 1 { // the first request is lost
+			m.Respond([]byte("chunk"))
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	responder.Flush()
+	conn := NewConn(connect(t, srv))
+	conn.askAgain = 50 * time.Millisecond
+	b, err := conn.get(context.Background(), "x")
+	if err != nil || string(b) != "chunk" {
+		t.Fatalf("get: %q, %v", b, err)
+	}
+	if n := asked.Load(); n != 2 {
+		t.Errorf("asked %d times, want 2", n)
 	}
 }

@@ -20,10 +20,11 @@ import (
 // past which it closes the connection as a slow consumer, and the gets in flight were
 // never answered.
 type Conn struct {
-	nc    *nats.Conn
-	slots chan struct{}
-	busy  atomic.Int64 // gets in flight
-	peak  atomic.Int64 // the most at once, for tests
+	nc       *nats.Conn
+	slots    chan struct{}
+	askAgain time.Duration // after which an unanswered get is asked again
+	busy     atomic.Int64  // gets in flight
+	peak     atomic.Int64  // the most at once, for tests
 }
 
 // ConnInFlight bounds the chunks in flight on one Conn.
@@ -32,7 +33,7 @@ const ConnInFlight = 16
 // NewConn returns nc for readers to share. Make one per connection: two over one
 // connection could have twice the chunks in flight.
 func NewConn(nc *nats.Conn) *Conn {
-	return &Conn{nc: nc, slots: make(chan struct{}, ConnInFlight)}
+	return &Conn{nc: nc, slots: make(chan struct{}, ConnInFlight), askAgain: askAgain}
 }
 
 // A Reader reads a stored dataset by byte range: ReadAt fetches the chunks that hold
@@ -48,8 +49,14 @@ type Reader struct {
 	cachedBytes []byte
 }
 
-// getTimeout bounds one direct get.
-const getTimeout = 30 * time.Second
+// getTimeout bounds one direct get, asked again every askAgain it goes unanswered:
+// the copies of the stream answer a direct get as a queue group, and a request the
+// server handed to a copy whose host has just gone (its route not yet known dead, or
+// the local copy catching up after a new leader) is lost, not refused.
+const (
+	getTimeout = 30 * time.Second
+	askAgain   = 2 * time.Second
+)
 
 // fetchers bounds the direct gets one ReadAt has in flight.
 const fetchers = 8
@@ -191,7 +198,7 @@ func (c *Conn) get(ctx context.Context, subject string) ([]byte, error) {
 }
 
 // getOnce asks once a slot of the connection is free, and waits at most getTimeout for
-// the answer.
+// an answer, asking again every c.askAgain.
 func (c *Conn) getOnce(parent context.Context, subject string) ([]byte, error) {
 	select {
 	case c.slots <- struct{}{}:
@@ -205,16 +212,25 @@ func (c *Conn) getOnce(parent context.Context, subject string) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(parent, getTimeout)
 	defer cancel()
-	m, err := c.nc.RequestWithContext(ctx, directGet+subject, nil)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return nil, fmt.Errorf("no datasets stream (%w)", err)
-	}
-	if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
-		// A connection not allowed to ask is not told so: its request goes unanswered.
-		return nil, fmt.Errorf("no answer within %s (is this connection allowed to read the namespace's datasets?)", getTimeout)
-	}
-	if err != nil {
-		return nil, err
+	var m *nats.Msg
+	var err error
+	for m == nil {
+		try, cancelTry := context.WithTimeout(ctx, c.askAgain)
+		m, err = c.nc.RequestWithContext(try, directGet+subject, nil)
+		cancelTry()
+		if errors.Is(err, nats.ErrNoResponders) {
+			return nil, fmt.Errorf("no datasets stream (%w)", err)
+		}
+		if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
+			if ctx.Err() == nil {
+				continue // unanswered: ask again
+			}
+			// A connection not allowed to ask is not told so: its request goes unanswered.
+			return nil, fmt.Errorf("no answer within %s (is this connection allowed to read the namespace's datasets?)", getTimeout)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	switch status := m.Header.Get("Status"); status {
 	case "":
