@@ -6,10 +6,12 @@ package bench
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,6 +49,11 @@ type Options struct {
 	Embed       bool   `json:"embed"`
 	Repeat      int    `json:"repeat"`
 	Warmup      int    `json:"warmup"`
+	// Lane, "unix" or "tcp", gives each group direct lanes of that kind (comm's
+	// Lanes); LaneHost is the address a tcp lane listens on. The groups' secret is
+	// derived from the burst id: a benchmark's, not a flare's.
+	Lane     string `json:"lane,omitempty"`
+	LaneHost string `json:"lane_host,omitempty"`
 	// Timeout bounds the whole run, waiting for peer groups included.
 	Timeout time.Duration `json:"timeout"`
 }
@@ -56,7 +63,7 @@ func DefaultOptions() Options {
 	return Options{
 		Benchmark: "pair", Backend: "nats", BurstID: "bench", BurstSize: 2, Groups: 2, GroupID: -1,
 		PayloadSize: 1 << 20, ChunkSize: comm.DefaultChunkSize, Server: "nats://127.0.0.1:4222",
-		Repeat: 10, Warmup: 1, Timeout: 2 * time.Minute,
+		Repeat: 10, Warmup: 1, Timeout: 2 * time.Minute, LaneHost: "127.0.0.1",
 	}
 }
 
@@ -96,6 +103,10 @@ func (o Options) Validate() error {
 		return errors.New("the memory backend runs every group in one process: drop --group-id")
 	case baseline(o.Backend) && o.Benchmark != "pair" && o.Benchmark != "broadcast":
 		return fmt.Errorf("the %s backend does pair and broadcast only", o.Backend)
+	case o.Lane != "" && o.Lane != "unix" && o.Lane != "tcp":
+		return fmt.Errorf("--lane %q: want unix or tcp", o.Lane)
+	case o.Lane != "" && o.Backend != "nats" && o.Backend != "memory":
+		return fmt.Errorf("--lane: the %s backend takes no lanes", o.Backend)
 	case baseline(o.Backend) && o.Granularity() != 1:
 		return fmt.Errorf("the %s backend has one worker per group: set --burst-size to --groups", o.Backend)
 	}
@@ -140,9 +151,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var conns []*nats.Conn
 	defer func() { closeAll(conns, srv) }()
 	packs := make([]*comm.Pack, 0, len(groups))
+	var lanes []*comm.Lanes
 	defer func() {
 		for _, p := range packs {
 			p.Close()
+		}
+		for _, l := range lanes { // after the packs: closing lanes under a pack aborts it
+			l.Close()
 		}
 	}()
 	var lastTransport comm.Transport
@@ -155,9 +170,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			conns = append(conns, nc)
 		}
 		lastTransport = tr
-		p, err := comm.NewPack(ctx, comm.Config{
+		cfg := comm.Config{
 			Flare: o.BurstID, Size: o.BurstSize, Granularity: o.Granularity(), Transport: tr, ChunkSize: o.ChunkSize,
-		}, gid)
+		}
+		if o.Lane != "" {
+			l, err := listenLanes(o)
+			if err != nil {
+				return nil, err
+			}
+			lanes = append(lanes, l)
+			secret := sha256.Sum256([]byte("burst bench " + o.BurstID))
+			cfg.Lanes, cfg.LaneSecret = l, secret[:]
+		}
+		p, err := comm.NewPack(ctx, cfg, gid)
 		if err != nil {
 			return nil, err
 		}
@@ -194,11 +219,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, failed
 	}
 	r := &Report{Options: o}
+	for _, p := range packs {
+		r.LaneBytes += p.LaneBytes()
+	}
 	for _, s := range samples {
 		r.Samples = append(r.Samples, s...)
 	}
 	r.summarise(groups)
 	return r, nil
+}
+
+// listenLanes opens one group's lanes, as its own process would.
+func listenLanes(o Options) (*comm.Lanes, error) {
+	if o.Lane == "unix" {
+		return comm.ListenLanes(comm.LaneOptions{Dir: filepath.Join(os.TempDir(), "burst-bench-lanes")})
+	}
+	return comm.ListenLanes(comm.LaneOptions{TCP: net.JoinHostPort(o.LaneHost, "0")})
 }
 
 // transport makes one group's transport, each on its own connection as if in its own

@@ -54,6 +54,27 @@ func TestEveryBenchmark(t *testing.T) {
 	}
 }
 
+// With lanes every benchmark is right (each receiver checks what it got), and the
+// lanes carry the messages between groups; JetStream takes none.
+func TestLanes(t *testing.T) {
+	for _, lane := range []string{"unix", "tcp"} {
+		for _, b := range Benchmarks {
+			t.Run(lane+"/"+b, func(t *testing.T) {
+				o := small(b, "nats")
+				o.Lane, o.PayloadSize, o.ChunkSize = lane, 256<<10, 100<<10
+				o.BurstID += lane
+				r, err := Run(context.Background(), o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b != "barrier" && r.LaneBytes == 0 {
+					t.Errorf("nothing went over the lanes")
+				}
+			})
+		}
+	}
+}
+
 // TestBaselines runs raw NATS and the byte streams: every receiver gets the payload
 // whole (each checks it), and the sender counts what it moved.
 func TestBaselines(t *testing.T) {
@@ -152,6 +173,8 @@ func TestValidate(t *testing.T) {
 		{"unix in packs", func(o *Options) { o.Backend, o.Benchmark, o.BurstSize, o.Groups = "unix", "pair", 4, 2 }, "one worker per group"},
 		{"reduce payload", func(o *Options) { o.Benchmark, o.PayloadSize = "reduce", 7 }, "multiple of 8"},
 		{"bad burst id", func(o *Options) { o.BurstID = "a.b" }, "flare id"},
+		{"unknown lane", func(o *Options) { o.Lane = "pipe" }, "--lane"},
+		{"lane on jetstream", func(o *Options) { o.Backend, o.Lane = "jetstream", "unix" }, "takes no lanes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

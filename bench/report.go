@@ -93,6 +93,9 @@ type Report struct {
 	Groups  []GroupSummary `json:"groups"`
 	// Total aggregates every group this process ran.
 	Total GroupSummary `json:"total"`
+	// LaneBytes is what this process's groups sent over lanes (--lane), frame
+	// headers included: how much of the traffic between groups they carried.
+	LaneBytes int64 `json:"lane_bytes,omitempty"`
 }
 
 func summarise(samples []Sample, id int) GroupSummary {

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -130,4 +131,28 @@ func readPEM(file, kind string) ([]byte, error) {
 		return nil, errors.New(file + ": no PEM " + kind)
 	}
 	return block.Bytes, nil
+}
+
+// MutualTLS returns the TLS configurations of a node's listener and of its dialer for
+// links between nodes outside NATS (comm's lanes): each side presents its certificate
+// and checks the other's against the CA, as routes do.
+func MutualTLS(certFile, keyFile, caFile string) (listen, dial *tls.Config, err error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster: %w", err)
+	}
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, nil, fmt.Errorf("cluster: no certificate in %s", caFile)
+	}
+	listen = &tls.Config{
+		Certificates: []tls.Certificate{cert}, ClientCAs: pool,
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12,
+	}
+	dial = &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return listen, dial, nil
 }

@@ -16,13 +16,21 @@ import (
 //	go test -run '^$' -bench . -benchmem ./comm
 
 // pairPacks builds a flare of two packs of one worker each, each pack on its own
-// in-process connection, as two invokers would be.
-func pairPacks(b *testing.B) (*Pack, *Pack) {
+// in-process connection, as two invokers would be, and with lanes of their own of
+// kind lane ("unix", "tcp"; "" for none).
+func pairPacks(b *testing.B, lane string) (*Pack, *Pack) {
 	flare := flareID(b)
 	cfg := Config{Flare: flare, Size: 2, Granularity: 1}
 	var packs [2]*Pack
 	for i := range packs {
 		cfg.Transport = NewNATSTransport(connect(b))
+		switch lane {
+		case "unix":
+			cfg.Lanes = listenLanes(b, LaneOptions{Dir: b.TempDir()})
+		case "tcp":
+			cfg.Lanes = listenLanes(b, LaneOptions{TCP: "127.0.0.1:0"})
+		}
+		cfg.LaneSecret = []byte(flare)
 		p, err := NewPack(context.Background(), cfg, i)
 		if err != nil {
 			b.Fatal(err)
@@ -80,8 +88,18 @@ func BenchmarkRemotePair(b *testing.B) {
 		}
 		<-done
 	})
-	b.Run("burst-nats", func(b *testing.B) {
-		p0, p1 := pairPacks(b)
+	for _, lane := range []string{"", "unix", "tcp"} {
+		name := "burst-nats"
+		if lane != "" {
+			name = "burst-lane-" + lane
+		}
+		b.Run(name, func(b *testing.B) { benchPair(b, lane) })
+	}
+}
+
+func benchPair(b *testing.B, lane string) {
+	{
+		p0, p1 := pairPacks(b, lane)
 		data := make([]byte, pairBytes)
 		b.SetBytes(pairBytes)
 		b.ResetTimer()
@@ -104,7 +122,7 @@ func BenchmarkRemotePair(b *testing.B) {
 			}
 			return nil
 		})
-	})
+	}
 }
 
 // BenchmarkRoundTrip sends 8 bytes from one pack to another and back.
@@ -126,7 +144,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 	})
 	b.Run("burst-nats", func(b *testing.B) {
-		p0, p1 := pairPacks(b)
+		p0, p1 := pairPacks(b, "")
 		b.ResetTimer()
 		runPair(b, p0, p1, func(ctx context.Context, w *Worker) error {
 			for range b.N {

@@ -54,6 +54,13 @@ type Config struct {
 	// Logger gets the workers' logs, with flare, pack and rank attributes. Nil
 	// discards them.
 	Logger *slog.Logger
+	// Lanes, with LaneSecret, lets the pack move large messages to other packs over
+	// direct lanes (lane.go) instead of the transport; not with JetStream, whose
+	// stream keeps every frame.
+	Lanes *Lanes
+	// LaneSecret is the flare's secret, the same for all its packs, by which packs
+	// know each other's lanes.
+	LaneSecret []byte
 }
 
 // Packs is the number of packs of the flare.
@@ -148,6 +155,7 @@ type Pack struct {
 	end    int
 	hash   uint64
 	link   Link
+	lane   *laneLink     // link, when the pack takes lanes
 	linked chan struct{} // closed once link is set: frames may arrive before Open returns
 	worker []*Worker
 	sent   []atomic.Int64 // remote payload bytes, by destination group (Traffic)
@@ -220,7 +228,7 @@ func NewPack(ctx context.Context, cfg Config, index int) (*Pack, error) {
 	if packs > 1 {
 		// A flare of one pack has nobody to talk to over the transport: it is spared
 		// its subscriptions (and, on JetStream, its stream).
-		link, err = cfg.Transport.Open(ctx, cfg.Flare, index, p.deliver, p.remoteAbort)
+		link, err = p.open(ctx)
 	}
 	p.link = link
 	close(p.linked)
@@ -228,6 +236,32 @@ func NewPack(ctx context.Context, cfg Config, index int) (*Pack, error) {
 		return nil, fmt.Errorf("comm: open pack %d of flare %s on %s: %w", index, cfg.Flare, cfg.Transport.Name(), err)
 	}
 	return p, nil
+}
+
+// open attaches the pack to its transport, and to its lanes if it has any.
+func (p *Pack) open(ctx context.Context) (Link, error) {
+	cfg := p.cfg
+	if cfg.Lanes == nil || len(cfg.LaneSecret) == 0 || cfg.Transport.Name() == "jetstream" {
+		return cfg.Transport.Open(ctx, cfg.Flare, p.index, p.deliver, p.remoteAbort)
+	}
+	ll, err := cfg.Lanes.attach(cfg.Flare, p.index, cfg.LaneSecret, p, p.deliver, p.remoteAbort)
+	if err != nil {
+		return nil, err
+	}
+	if ll.inner, err = cfg.Transport.Open(ctx, cfg.Flare, p.index, ll.fromTransport, ll.abortFromTransport); err != nil {
+		ll.detach()
+		return nil, err
+	}
+	p.lane = ll
+	return ll, nil
+}
+
+// LaneBytes is what the pack sent over lanes, frame headers included.
+func (p *Pack) LaneBytes() int64 {
+	if p.lane == nil {
+		return 0
+	}
+	return p.lane.sent.Load()
 }
 
 // ChunkSize is the payload of one frame this pack sends: Config.ChunkSize, lowered to

@@ -56,6 +56,12 @@ func (w *Worker) sendRemote(ctx context.Context, k kind, tag uint16, seq uint64,
 		kind: k, tag: tag, flare: p.hash, src: uint32(w.rank), dst: uint32(dst), seq: seq,
 		chunks: uint32(chunks), total: uint64(total), window: uint16(p.cfg.Window),
 	}
+	countSent := func(n int) {
+		w.remoteMessages.Add(1)
+		w.remoteBytes.Add(int64(n))
+		sent.Add(int64(n))
+	}
+	viaLane := p.lane != nil && total >= p.lane.lanes.opts.Threshold
 	bp := p.pool.Get().(*[]byte)
 	defer p.pool.Put(bp)
 	for i := range chunks {
@@ -67,13 +73,30 @@ func (w *Worker) sendRemote(ctx context.Context, k kind, tag uint16, seq uint64,
 		h.chunk, h.offset = uint32(i), uint64(lo)
 		frame := (*bp)[:headerSize+hi-lo]
 		h.put(frame)
-		r.read(frame[headerSize:])
+		if !viaLane {
+			r.read(frame[headerSize:])
+		} else {
+			// The lane writes the message's own bytes: no copy into the frame.
+			parts := r.next(hi - lo)
+			ok, err := p.lane.sendData(ctx, to, frame[:headerSize], parts)
+			if err != nil {
+				return err
+			}
+			if ok {
+				countSent(hi - lo)
+				continue
+			}
+			// No lane: the transport carries the message, from this chunk on.
+			viaLane = false
+			n := headerSize
+			for _, b := range parts {
+				n += copy(frame[n:], b)
+			}
+		}
 		if err := p.link.Send(ctx, to, frame); err != nil {
 			return err
 		}
-		w.remoteMessages.Add(1)
-		w.remoteBytes.Add(int64(hi - lo))
-		sent.Add(int64(hi - lo))
+		countSent(hi - lo)
 	}
 	return nil
 }
@@ -226,66 +249,83 @@ func (p *Pack) deliver(frame []byte) {
 		p.remoteAbort(string(payload))
 		return
 	}
-	src, dst := int(h.src), int(h.dst)
-	if src >= p.cfg.Size || dst < p.first || dst >= p.end {
-		p.cfg.Logger.Warn("comm: dropped a misaddressed frame", "flare", p.cfg.Flare, "pack", p.index, "src", src, "dst", dst)
+	key, ok := p.admit(h)
+	if !ok {
 		return
-	}
-	from := p.packOf(src)
-	key := partialKey{h.kind, h.tag, h.src, h.dst, h.seq}
-	if p.recent.has(key) {
-		return // a redelivery of a message already handed over
 	}
 	data := payload
 	if h.chunks > 1 {
-		var fresh bool
-		if data, fresh = p.reassemble(key, h, payload); !fresh {
+		pt, slot := p.chunkSlot(key, h, len(payload))
+		if pt == nil {
 			return
 		}
-		p.count(from, h.window)
-		if data == nil {
+		copy(slot, payload)
+		if data = p.chunkIn(key, h, pt); data == nil {
 			return // more chunks to come
 		}
 	} else {
-		p.count(from, h.window)
+		p.count(p.packOf(int(h.src)), h.window)
 	}
+	p.handOver(key, data)
+}
+
+// admit checks a data frame's addresses and says whether its message is new.
+func (p *Pack) admit(h header) (partialKey, bool) {
+	key := partialKey{h.kind, h.tag, h.src, h.dst, h.seq}
+	if int(h.src) >= p.cfg.Size || int(h.dst) < p.first || int(h.dst) >= p.end {
+		p.cfg.Logger.Warn("comm: dropped a misaddressed frame", "flare", p.cfg.Flare, "pack", p.index, "src", h.src, "dst", h.dst)
+		return key, false
+	}
+	return key, !p.recent.has(key) // else a redelivery of a message already handed over
+}
+
+// handOver puts a whole message in its worker's mailbox.
+func (p *Pack) handOver(key partialKey, data []byte) {
 	p.recent.add(key)
-	p.worker[dst-p.first].box.put(msgKey{h.kind, h.tag, src, h.seq}, message{data: data, owned: true})
+	p.worker[int(key.dst)-p.first].box.put(msgKey{key.kind, key.tag, int(key.src), key.seq}, message{data: data, owned: true})
 }
 
 // maxMessage bounds a message's size as its frames announce it, so that a bad frame
 // cannot make the pack allocate without limit.
 const maxMessage = 1 << 34
 
-// reassemble files one chunk of a multi-chunk message. fresh is false for a chunk that
-// is dropped: a redelivery, or one that disagrees with itself or with the message's
-// other chunks. data is the whole message once its last chunk is in.
-func (p *Pack) reassemble(key partialKey, h header, payload []byte) (data []byte, fresh bool) {
-	pt := p.partial[key]
+// chunkSlot files one chunk of n payload bytes of a multi-chunk message, and returns
+// where in the message they go; chunkIn then counts it in. pt is nil for a chunk
+// that is dropped: a redelivery, or one that disagrees with itself or with the
+// message's other chunks. A lane reads a chunk straight into its slot; the transport's
+// chunks are copied there.
+func (p *Pack) chunkSlot(key partialKey, h header, n int) (pt *partial, slot []byte) {
+	pt = p.partial[key]
 	if pt == nil {
-		if !p.plausible(h, len(payload)) {
+		if !p.plausible(h, n) {
 			p.cfg.Logger.Warn("comm: dropped a frame of an impossible message", "flare", p.cfg.Flare,
-				"total", h.total, "chunks", h.chunks, "chunk", h.chunk, "bytes", len(payload))
-			return nil, false
+				"total", h.total, "chunks", h.chunks, "chunk", h.chunk, "bytes", n)
+			return nil, nil
 		}
 		pt = &partial{buf: make([]byte, h.total), seen: make([]uint64, (int(h.chunks)+63)/64), chunks: h.chunks, left: h.chunks}
 		p.partial[key] = pt
 	}
 	if h.chunks != pt.chunks || h.total != uint64(len(pt.buf)) {
 		p.cfg.Logger.Warn("comm: dropped a chunk that disagrees with its message", "flare", p.cfg.Flare, "src", h.src, "seq", h.seq)
-		return nil, false
+		return nil, nil
 	}
 	word, bit := h.chunk/64, uint64(1)<<(h.chunk%64)
 	if pt.seen[word]&bit != 0 {
-		return nil, false // a redelivered chunk
+		return nil, nil // a redelivered chunk
 	}
 	pt.seen[word] |= bit
-	copy(pt.buf[h.offset:], payload)
+	return pt, pt.buf[h.offset : h.offset+uint64(n)]
+}
+
+// chunkIn counts in a chunk whose bytes are in its slot, and returns the whole
+// message once its last chunk is.
+func (p *Pack) chunkIn(key partialKey, h header, pt *partial) []byte {
+	p.count(p.packOf(int(h.src)), h.window)
 	if pt.left--; pt.left > 0 {
-		return nil, true
+		return nil
 	}
 	delete(p.partial, key)
-	return pt.buf, true
+	return pt.buf
 }
 
 // plausible checks the first frame seen of a multi-chunk message against the way

@@ -97,19 +97,29 @@ func (h *header) put(b []byte) {
 // decodeFrame checks a frame and splits it into header and payload. The payload aliases
 // the frame.
 func decodeFrame(b []byte) (header, []byte, error) {
-	var h header
 	if len(b) < headerSize {
-		return h, nil, fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrBadFrame, len(b), headerSize)
+		return header{}, nil, fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrBadFrame, len(b), headerSize)
 	}
+	h, err := decodeHeader(b, len(b)-headerSize)
+	if err != nil {
+		return h, nil, err
+	}
+	return h, b[headerSize:], nil
+}
+
+// decodeHeader checks the header at the start of b, of a frame whose payload has n
+// bytes.
+func decodeHeader(b []byte, n int) (header, error) {
+	var h header
 	if b[0] != magic0 || b[1] != magic1 {
-		return h, nil, fmt.Errorf("%w: bad magic %#x %#x", ErrBadFrame, b[0], b[1])
+		return h, fmt.Errorf("%w: bad magic %#x %#x", ErrBadFrame, b[0], b[1])
 	}
 	if b[2] != wireVersion {
-		return h, nil, fmt.Errorf("%w: wire version %d, want %d", ErrBadFrame, b[2], wireVersion)
+		return h, fmt.Errorf("%w: wire version %d, want %d", ErrBadFrame, b[2], wireVersion)
 	}
 	h.kind = kind(b[3])
 	if h.kind == 0 || h.kind >= kindMax {
-		return h, nil, fmt.Errorf("%w: unknown kind %d", ErrBadFrame, b[3])
+		return h, fmt.Errorf("%w: unknown kind %d", ErrBadFrame, b[3])
 	}
 	h.tag = binary.LittleEndian.Uint16(b[4:])
 	h.window = binary.LittleEndian.Uint16(b[6:])
@@ -121,18 +131,17 @@ func decodeFrame(b []byte) (header, []byte, error) {
 	h.chunks = binary.LittleEndian.Uint32(b[36:])
 	h.total = binary.LittleEndian.Uint64(b[40:])
 	h.offset = binary.LittleEndian.Uint64(b[48:])
-	payload := b[headerSize:]
 	switch {
 	case h.chunks == 0:
-		return h, nil, fmt.Errorf("%w: zero chunk count", ErrBadFrame)
+		return h, fmt.Errorf("%w: zero chunk count", ErrBadFrame)
 	case h.chunk >= h.chunks:
-		return h, nil, fmt.Errorf("%w: chunk %d of %d", ErrBadFrame, h.chunk, h.chunks)
-	case h.offset > h.total || uint64(len(payload)) > h.total-h.offset:
-		return h, nil, fmt.Errorf("%w: chunk [%d, +%d) outside a %d-byte message", ErrBadFrame, h.offset, len(payload), h.total)
-	case h.chunks == 1 && uint64(len(payload)) != h.total:
-		return h, nil, fmt.Errorf("%w: single chunk of %d bytes in a %d-byte message", ErrBadFrame, len(payload), h.total)
+		return h, fmt.Errorf("%w: chunk %d of %d", ErrBadFrame, h.chunk, h.chunks)
+	case h.offset > h.total || uint64(n) > h.total-h.offset:
+		return h, fmt.Errorf("%w: chunk [%d, +%d) outside a %d-byte message", ErrBadFrame, h.offset, n, h.total)
+	case h.chunks == 1 && uint64(n) != h.total:
+		return h, fmt.Errorf("%w: single chunk of %d bytes in a %d-byte message", ErrBadFrame, n, h.total)
 	}
-	return h, payload, nil
+	return h, nil
 }
 
 // flareHash names a flare in the fixed header.
@@ -202,6 +211,23 @@ func (r *reader) read(dst []byte) {
 			r.v, r.off = r.v[1:], 0
 		}
 	}
+}
+
+// next returns the next n bytes as slices of the vector, without copying them.
+func (r *reader) next(n int) [][]byte {
+	var out [][]byte
+	for n > 0 {
+		b := r.v[0][r.off:]
+		if len(b) > n {
+			b = b[:n]
+		}
+		out = append(out, b)
+		n -= len(b)
+		if r.off += len(b); r.off == len(r.v[0]) {
+			r.v, r.off = r.v[1:], 0
+		}
+	}
+	return out
 }
 
 func encodeBundle(parts [][]byte) []byte {

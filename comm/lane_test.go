@@ -1,0 +1,270 @@
+package comm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/burstgo/burst/cluster"
+	"github.com/burstgo/burst/cluster/clustertest"
+)
+
+// listenLanes opens lanes that close with the test.
+func listenLanes(t testing.TB, o LaneOptions) *Lanes {
+	t.Helper()
+	l, err := ListenLanes(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// lanePacks builds the packs of cfg as if each lived in a process of its own: pack i
+// takes lanes through lanes[i] with secrets[i].
+func lanePacks(t testing.TB, cfg Config, lanes []*Lanes, secrets [][]byte) *Group {
+	t.Helper()
+	if cfg.Flare == "" {
+		cfg.Flare = flareID(t)
+	}
+	g := &Group{cfg: cfg}
+	t.Cleanup(func() {
+		if err := g.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	for i := range cfg.Packs() {
+		c := cfg
+		c.Lanes, c.LaneSecret = lanes[i], secrets[i]
+		p, err := NewPack(context.Background(), c, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.packs = append(g.packs, p)
+	}
+	return g
+}
+
+func sameSecret(n int) [][]byte {
+	s := make([][]byte, n)
+	for i := range s {
+		s[i] = []byte("the flare's secret")
+	}
+	return s
+}
+
+// bigPair sends a message of n bytes from rank 0 to the last rank, which checks it.
+func bigPair(n int) func(ctx context.Context, w *Worker) error {
+	return func(ctx context.Context, w *Worker) error {
+		last := w.Size() - 1
+		switch w.Rank() {
+		case 0:
+			return w.Send(ctx, last, pattern(n, 7))
+		case last:
+			got, err := w.Recv(ctx, 0)
+			if err == nil && !bytes.Equal(got, pattern(n, 7)) {
+				err = errors.New("the large message came back different")
+			}
+			return err
+		}
+		return nil
+	}
+}
+
+// Every collective gives the reference's answers with every message on a lane, over a
+// unix socket, TCP and TLS, and a message of many chunks arrives whole; the lanes carry
+// the bytes, the transport only the small frames (hellos, credit).
+func TestLanesCarryEveryCollective(t *testing.T) {
+	ca := clustertest.NewCA(t)
+	cert, key := ca.Issue(t, "node")
+	listen, dial, err := cluster.MutualTLS(cert, key, ca.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	networks := []struct {
+		name string
+		opts LaneOptions
+	}{
+		{"unix", LaneOptions{Dir: t.TempDir()}},
+		{"tcp", LaneOptions{TCP: "127.0.0.1:0"}},
+		{"tls", LaneOptions{TCP: "127.0.0.1:0", ServerTLS: listen, ClientTLS: dial}},
+	}
+	for _, tr := range transports[:2] { // JetStream takes no lanes
+		for _, nw := range networks {
+			t.Run(tr.name+"/"+nw.name, func(t *testing.T) {
+				transport := tr.make(t)
+				const n = 8
+				cfg := Config{Size: n, Granularity: 1, Bounds: []int{0, 3, 5}, Transport: transport, ChunkSize: 64 << 10}
+				lanes := make([]*Lanes, 3)
+				for i := range lanes {
+					o := nw.opts
+					o.Threshold = 1 // every data frame
+					lanes[i] = listenLanes(t, o)
+				}
+				g := lanePacks(t, cfg, lanes, sameSecret(3))
+				if err := run(t, g, newReference(n).check); err != nil {
+					t.Fatal(err)
+				}
+				if err := run(t, g, bigPair(5<<20+3)); err != nil {
+					t.Fatal(err)
+				}
+				var sent, received int64
+				for i, p := range g.Packs() {
+					if p.LaneBytes() == 0 {
+						t.Errorf("pack %d sent nothing over lanes", i)
+					}
+					s, r := lanes[i].Bytes()
+					sent, received = sent+s, received+r
+				}
+				if remote := g.Counters().RemoteBytes; sent < remote || received != sent {
+					t.Errorf("lanes sent %d and received %d bytes; %d payload bytes went between packs", sent, received, remote)
+				}
+			})
+		}
+	}
+}
+
+// Small messages stay on the transport: only one of at least the threshold takes a lane.
+func TestLaneThreshold(t *testing.T) {
+	lanes := []*Lanes{listenLanes(t, LaneOptions{Dir: t.TempDir()}), listenLanes(t, LaneOptions{Dir: t.TempDir()})}
+	g := lanePacks(t, Config{Size: 2, Granularity: 1, Transport: NewNATSTransport(connect(t))}, lanes, sameSecret(2))
+	small := func(ctx context.Context, w *Worker) error {
+		_, err := AllReduceSlice(ctx, w, make([]float64, 1000), Sum[float64])
+		return err
+	}
+	if err := run(t, g, small); err != nil {
+		t.Fatal(err)
+	}
+	if b := g.Packs()[0].LaneBytes() + g.Packs()[1].LaneBytes(); b != 0 {
+		t.Fatalf("%d bytes of 8 KB messages took a lane (threshold %d)", b, DefaultLaneThreshold)
+	}
+	if err := run(t, g, bigPair(DefaultLaneThreshold)); err != nil {
+		t.Fatal(err)
+	}
+	if b := g.Packs()[0].LaneBytes(); b != DefaultLaneThreshold+headerSize {
+		t.Errorf("%d bytes over the lane for a message of %d", b, DefaultLaneThreshold)
+	}
+}
+
+// A lane that cannot be opened (nothing listens at the addresses, or the other side
+// does not know the secret) leaves the traffic on the transport, and the flare
+// succeeds.
+func TestLaneFallsBack(t *testing.T) {
+	t.Run("unreachable", func(t *testing.T) {
+		gone := listenLanes(t, LaneOptions{TCP: "127.0.0.1:0"})
+		gone.addrs = []string{"tcp 127.0.0.1:1", "unix " + t.TempDir() + "/none.sock", "carrier-pigeon x"}
+		lanes := []*Lanes{listenLanes(t, LaneOptions{Dir: t.TempDir()}), gone}
+		g := lanePacks(t, Config{Size: 2, Granularity: 1, Transport: NewNATSTransport(connect(t))}, lanes, sameSecret(2))
+		if err := run(t, g, bigPair(3<<20)); err != nil {
+			t.Fatal(err)
+		}
+		if b := g.Packs()[0].LaneBytes(); b != 0 {
+			t.Errorf("%d bytes over a lane to nowhere", b)
+		}
+	})
+	t.Run("wrong secret", func(t *testing.T) {
+		lanes := []*Lanes{listenLanes(t, LaneOptions{Dir: t.TempDir()}), listenLanes(t, LaneOptions{Dir: t.TempDir()})}
+		secrets := [][]byte{[]byte("one"), []byte("another")}
+		g := lanePacks(t, Config{Size: 2, Granularity: 1, Transport: NewNATSTransport(connect(t))}, lanes, secrets)
+		if err := run(t, g, bigPair(3<<20)); err != nil {
+			t.Fatal(err)
+		}
+		_, received := lanes[1].Bytes()
+		if b := g.Packs()[0].LaneBytes(); b != 0 || received != 0 {
+			t.Errorf("%d bytes sent, %d received over a lane between different secrets", b, received)
+		}
+	})
+}
+
+// A dialer that cannot prove it knows the flare's secret is refused, and nothing it
+// sends after reaches the pack.
+func TestLaneRefusesWrongSecret(t *testing.T) {
+	lanes := listenLanes(t, LaneOptions{Dir: t.TempDir()})
+	flare := flareID(t)
+	delivered := make(chan []byte, 1)
+	ll, err := lanes.attach(flare, 1, []byte("the secret"), nil, func(f []byte) { delivered <- f }, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ll.detach()
+	c, err := net.Dial("unix", strings.TrimPrefix(lanes.Addrs()[0], "unix "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(hangGuard))
+	hello := binary.LittleEndian.AppendUint16([]byte(laneMagic), uint16(len(flare)))
+	hello = append(hello, flare...)
+	hello = binary.LittleEndian.AppendUint32(hello, 0)
+	hello = binary.LittleEndian.AppendUint32(hello, 1)
+	hello = append(hello, make([]byte, laneNonce)...)
+	answer := make([]byte, 1+laneNonce+sha256.Size)
+	if _, err := c.Write(hello); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, answer); err != nil || answer[0] != laneOK {
+		t.Fatalf("answer %v: %v", answer[:1], err)
+	}
+	guess := laneMAC([]byte("a guess"), "dialer", flare, 0, 1, make([]byte, laneNonce), answer[1:1+laneNonce])
+	c.Write(guess)
+	status := make([]byte, 1)
+	if _, err := io.ReadFull(c, status); err != nil || status[0] != laneRefused {
+		t.Fatalf("status %v, %v: want refused", status, err)
+	}
+	frame := make([]byte, 4+headerSize)
+	binary.LittleEndian.PutUint32(frame, headerSize)
+	(&header{kind: kindP2P, flare: flareHash(flare), dst: 1, chunks: 1}).put(frame[4:])
+	c.Write(frame)
+	if n, err := c.Read(status); err == nil {
+		t.Errorf("the lane stayed open after the refusal (%d bytes read)", n)
+	}
+	select {
+	case f := <-delivered:
+		t.Fatalf("a refused dialer's frame was delivered: %x", f)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// A lane broken in the middle of a transfer aborts the flare on both sides: nobody
+// waits for the frames lost in it.
+func TestLaneBrokenMidTransfer(t *testing.T) {
+	lanes := []*Lanes{listenLanes(t, LaneOptions{Dir: t.TempDir()}), listenLanes(t, LaneOptions{Dir: t.TempDir()})}
+	g := lanePacks(t, Config{Size: 2, Granularity: 1, Transport: NewNATSTransport(connect(t))}, lanes, sameSecret(2))
+	go func() {
+		for {
+			if _, received := lanes[1].Bytes(); received > 64<<20 {
+				lanes[1].Close() // what the receiving process's end dying does
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	err := run(t, g, func(ctx context.Context, w *Worker) error {
+		for i := 0; ; i++ {
+			var err error
+			if w.Rank() == 0 {
+				err = w.Send(ctx, 1, pattern(16<<20, byte(i)))
+			} else {
+				_, err = w.Recv(ctx, 0)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	})
+	if !errors.Is(err, ErrAborted) || !strings.Contains(err.Error(), "lane") {
+		t.Fatalf("run: %v, want an abort naming the lane", err)
+	}
+	for i, p := range g.Packs() {
+		if !errors.Is(p.Err(), ErrAborted) {
+			t.Errorf("pack %d: %v, want aborted", i, p.Err())
+		}
+	}
+}
