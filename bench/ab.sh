@@ -51,6 +51,9 @@ for line in open(sys.argv[1]):
     for i in range(3, len(f) - 1, 2):
         vals[(name, f[i + 1], who)].append(float(f[i]))
 for name, unit in sorted({(n, u) for n, u, _ in vals}):
-    med = [statistics.median(vals[(name, unit, w)]) for w in ("base", "head")]
+    med = [statistics.median(vals[(name, unit, w)]) if vals[(name, unit, w)] else None for w in ("base", "head")]
+    if None in med:  # a benchmark that only one side has
+        print(f"{name:40} {unit:12} " + " ".join("           –" if m is None else f"{m:12.4g}" for m in med))
+        continue
     print(f"{name:40} {unit:12} {med[0]:12.4g} {med[1]:12.4g} {100 * (med[1] / med[0] - 1):+6.1f} %")
 PY

@@ -50,8 +50,9 @@ type Options struct {
 	Repeat      int    `json:"repeat"`
 	Warmup      int    `json:"warmup"`
 	// Lane, "unix" or "tcp", gives each group direct lanes of that kind (comm's
-	// Lanes); LaneHost is the address a tcp lane listens on. The groups' secret is
-	// derived from the burst id: a benchmark's, not a flare's.
+	// Lanes); LaneHost is the address a tcp lane listens on, by default this host's
+	// on the way to the NATS server. The groups' secret is derived from the burst
+	// id: a benchmark's, not a flare's.
 	Lane     string `json:"lane,omitempty"`
 	LaneHost string `json:"lane_host,omitempty"`
 	// Timeout bounds the whole run, waiting for peer groups included.
@@ -63,7 +64,7 @@ func DefaultOptions() Options {
 	return Options{
 		Benchmark: "pair", Backend: "nats", BurstID: "bench", BurstSize: 2, Groups: 2, GroupID: -1,
 		PayloadSize: 1 << 20, ChunkSize: comm.DefaultChunkSize, Server: "nats://127.0.0.1:4222",
-		Repeat: 10, Warmup: 1, Timeout: 2 * time.Minute, LaneHost: "127.0.0.1",
+		Repeat: 10, Warmup: 1, Timeout: 2 * time.Minute,
 	}
 }
 
@@ -174,7 +175,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			Flare: o.BurstID, Size: o.BurstSize, Granularity: o.Granularity(), Transport: tr, ChunkSize: o.ChunkSize,
 		}
 		if o.Lane != "" {
-			l, err := listenLanes(o)
+			l, err := listenLanes(o, nc)
 			if err != nil {
 				return nil, err
 			}
@@ -229,12 +230,20 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return r, nil
 }
 
-// listenLanes opens one group's lanes, as its own process would.
-func listenLanes(o Options) (*comm.Lanes, error) {
+// listenLanes opens one group's lanes, as its own process would; nc is its connection,
+// nil for the memory backend.
+func listenLanes(o Options, nc *nats.Conn) (*comm.Lanes, error) {
 	if o.Lane == "unix" {
 		return comm.ListenLanes(comm.LaneOptions{Dir: filepath.Join(os.TempDir(), "burst-bench-lanes")})
 	}
-	return comm.ListenLanes(comm.LaneOptions{TCP: net.JoinHostPort(o.LaneHost, "0")})
+	host := o.LaneHost
+	if host == "" {
+		host = "127.0.0.1"
+		if nc != nil {
+			host = hostToward(nc)
+		}
+	}
+	return comm.ListenLanes(comm.LaneOptions{TCP: net.JoinHostPort(host, "0")})
 }
 
 // transport makes one group's transport, each on its own connection as if in its own

@@ -12,6 +12,8 @@
 # group as in the original's two-terminal workflow: pair of 1 GiB in 1 MiB chunks,
 # broadcast of 256 MiB to 192 workers in 4 groups against raw NATS moving the 3 remote
 # copies, and allreduce of 8 MiB float64 over 8 workers in one pack against 8-rank MPI.
+# Burst runs over NATS only and with lanes (--lane unix: messages of 64 KiB and more go
+# over a unix socket between the groups), side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=docs/bench
@@ -36,16 +38,17 @@ burst() { # benchmark burst-size groups payload repeat backend [extra flags]
 }
 # burst_procs runs one process per group against one embedded server (group 0's) and
 # prints the slowest group's median seconds.
-burst_procs() { # benchmark burst-size groups payload repeat backend
+burst_procs() { # benchmark burst-size groups payload repeat backend [extra flags]
 	local b=$1 n=$2 g=$3 size=$4 rep=$5 backend=$6 id="procs-$RANDOM" dir
+	shift 6
 	dir=$(mktemp -d)
 	"$bin" bench --benchmark "$b" --burst-size "$n" --groups "$g" --group-id 0 --payload-size "$size" --repeat "$rep" \
-		--embed --server "nats://127.0.0.1:$port" --burst-id "$id" --json "$backend" >"$dir/0.json" &
+		--embed --server "nats://127.0.0.1:$port" --burst-id "$id" --json "$@" "$backend" >"$dir/0.json" &
 	local pids=($!)
 	sleep 1
 	for ((i = 1; i < g; i++)); do
 		"$bin" bench --benchmark "$b" --burst-size "$n" --groups "$g" --group-id "$i" --payload-size "$size" --repeat "$rep" \
-			--server "nats://127.0.0.1:$port" --burst-id "$id" --json "$backend" >"$dir/$i.json" &
+			--server "nats://127.0.0.1:$port" --burst-id "$id" --json "$@" "$backend" >"$dir/$i.json" &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p"; done
@@ -71,6 +74,9 @@ for size in 1024 1048576 67108864; do
 			[ "$g" -gt "$n" ] && continue
 			s=$(burst "$b" "$n" "$g" "$size" "$rep" nats | seconds)
 			echo "$b,$size,burst,$g groups,$s" >>"$csv"
+			[ "$g" -eq 1 ] && continue # one group has no other to take a lane to
+			s=$(burst "$b" "$n" "$g" "$size" "$rep" nats --lane unix | seconds)
+			echo "$b,$size,burst-lane,$g groups,$s" >>"$csv"
 		done
 		s=$("$py" -c 'import json,sys; print(json.loads(sys.stdin.read())["p50"])' <<<"$(mpi "$b" "$n" "$size" "$rep")")
 		echo "$b,$size,mpi,$n ranks,$s" >>"$csv"
@@ -90,10 +96,13 @@ fi
 head="$out/headline.csv"
 echo "what,system,seconds" >"$head"
 echo "pair 1 GiB,burst (2 processes),$(burst_procs pair 2 2 1073741824 5 nats)" >>"$head"
+echo "pair 1 GiB,burst with a unix lane (2 processes),$(burst_procs pair 2 2 1073741824 5 nats --lane unix)" >>"$head"
+echo "pair 1 GiB,burst with a tcp lane (2 processes),$(burst_procs pair 2 2 1073741824 5 nats --lane tcp)" >>"$head"
 echo "pair 1 GiB,raw nats (2 processes),$(burst_procs pair 2 2 1073741824 5 raw)" >>"$head"
 echo "pair 1 GiB,raw tcp stream (2 processes),$(burst_procs pair 2 2 1073741824 5 tcp)" >>"$head"
 echo "pair 1 GiB,raw unix stream (2 processes),$(burst_procs pair 2 2 1073741824 5 unix)" >>"$head"
 echo "broadcast 256 MiB to 192 workers,burst (4 processes),$(burst_procs broadcast 192 4 268435456 5 nats)" >>"$head"
+echo "broadcast 256 MiB to 192 workers,burst with unix lanes (4 processes),$(burst_procs broadcast 192 4 268435456 5 nats --lane unix)" >>"$head"
 echo "broadcast 256 MiB to 192 workers,raw nats 3 remote copies (4 processes),$(burst_procs broadcast 4 4 268435456 5 raw)" >>"$head"
 echo "allreduce 8 MiB float64 over 8 workers,burst (1 pack),$(burst allreduce 8 1 8388608 10 memory | seconds)" >>"$head"
 echo "allreduce 8 MiB float64 over 8 workers,mpi (8 ranks),$("$py" -c 'import json,sys; print(json.loads(sys.stdin.read())["p50"])' <<<"$(mpi allreduce 8 8388608 10)")" >>"$head"

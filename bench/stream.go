@@ -73,6 +73,18 @@ func runStream(ctx context.Context, o Options, srv *server.Server, groups []int)
 	return col.report(o, groups, errs)
 }
 
+// hostToward is this host's address on the way to nc's server: one that the other
+// groups, connected to that server, reach.
+func hostToward(nc *nats.Conn) string {
+	if u := nc.ConnectedUrl(); u != "" && !strings.Contains(u, "pipe") {
+		if c, err := net.Dial("udp", nc.ConnectedAddr()); err == nil {
+			defer c.Close()
+			return c.LocalAddr().(*net.UDPAddr).IP.String()
+		}
+	}
+	return "127.0.0.1"
+}
+
 // listen opens group gid's listener and says the address the sender dials.
 func listen(o Options, nc *nats.Conn, gid int) (net.Listener, string, error) {
 	if o.Backend == "unix" {
@@ -84,15 +96,7 @@ func listen(o Options, nc *nats.Conn, gid int) (net.Listener, string, error) {
 		}
 		return ln, path, nil
 	}
-	// The host's address on the way to the NATS server is one the sender reaches.
-	host := "127.0.0.1"
-	if u := nc.ConnectedUrl(); u != "" && !strings.Contains(u, "pipe") {
-		if c, err := net.Dial("udp", nc.ConnectedAddr()); err == nil {
-			host = c.LocalAddr().(*net.UDPAddr).IP.String()
-			c.Close()
-		}
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	ln, err := net.Listen("tcp", net.JoinHostPort(hostToward(nc), "0"))
 	if err != nil {
 		return nil, "", fmt.Errorf("stream: group %d: %w", gid, err)
 	}

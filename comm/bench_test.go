@@ -143,8 +143,19 @@ func BenchmarkRoundTrip(b *testing.B) {
 			}
 		}
 	})
-	b.Run("burst-nats", func(b *testing.B) {
-		p0, p1 := pairPacks(b, "")
+	// With lanes, an 8-byte message stays on NATS: the lanes must cost it nothing.
+	for _, lane := range []string{"", "unix"} {
+		name := "burst-nats"
+		if lane != "" {
+			name = "burst-lane-" + lane
+		}
+		b.Run(name, func(b *testing.B) { benchRoundTrip(b, lane, msg) })
+	}
+}
+
+func benchRoundTrip(b *testing.B, lane string, msg []byte) {
+	{
+		p0, p1 := pairPacks(b, lane)
 		b.ResetTimer()
 		runPair(b, p0, p1, func(ctx context.Context, w *Worker) error {
 			for range b.N {
@@ -168,7 +179,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 			}
 			return nil
 		})
-	})
+	}
 }
 
 // runGroup runs fn b.N times on every worker of a one-process flare.

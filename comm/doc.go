@@ -63,6 +63,17 @@
 // sender by default) must stay under the server's pending limit per connection, 1 GiB
 // in cluster.RunServer.
 //
+// # Lanes
+//
+// A pack given Config.Lanes (ListenLanes: a unix socket, TCP) and the flare's
+// LaneSecret sends its messages of 64 KiB and more to other packs over direct lanes
+// instead of the transport: the same frames, written from the message's own bytes and
+// read straight into the message on arrival, where NATS copies them through its server.
+// A pack learns another's lane addresses from its hello; each side of a lane proves it
+// holds the flare's secret; a lane that cannot be opened leaves the traffic on the
+// transport, and one that breaks under a flare aborts it. JetStream takes no lanes
+// (see lane.go).
+//
 // # Failure
 //
 // A worker that returns an error or panics in Pack.Run aborts the flare: every pack is

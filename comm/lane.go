@@ -122,9 +122,22 @@ func (l *Lanes) listenUnix(dir string) error {
 		return fmt.Errorf("comm: lanes: %w", err)
 	}
 	l.lns, l.sock = append(l.lns, ln), path
-	l.addrs = append(l.addrs, "unix "+path)
+	l.addrs = append(l.addrs, "unix "+thisHost+" "+path)
 	return nil
 }
+
+// thisHost tells this host (and network namespace) from others in a unix lane's
+// address: a path on another host is not this socket, even where it exists. It is
+// the kernel's boot id and the network namespace; empty where they cannot be read,
+// and then every unix address is tried.
+var thisHost = func() string {
+	boot, err1 := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	netns, err2 := os.Readlink("/proc/self/ns/net")
+	if err1 != nil || err2 != nil {
+		return "-"
+	}
+	return strings.TrimSpace(string(boot)) + "/" + netns
+}()
 
 func (l *Lanes) listenTCP(o LaneOptions) error {
 	ln, err := net.Listen("tcp", o.TCP)
@@ -153,7 +166,8 @@ func randomHex(n int) string {
 	return fmt.Sprintf("%x", b)
 }
 
-// Addrs are where other packs dial this process, as "unix PATH" and "tcp HOST:PORT".
+// Addrs are where other packs dial this process, as "unix HOSTID PATH" and "tcp
+// HOST:PORT".
 func (l *Lanes) Addrs() []string { return l.addrs }
 
 // Bytes returns the frame bytes this process sent and received over lanes.
@@ -279,7 +293,9 @@ func (l *Lanes) serve(c net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
-	link.receive(r, from)
+	if link.accepted(c) {
+		link.receive(r, from)
+	}
 }
 
 // A laneLink is a pack's link when it uses lanes: frames of large messages go over a
@@ -300,10 +316,11 @@ type laneLink struct {
 	abort     func(string)
 	sink      *Pack // where chunks are read straight into their message; nil: none
 
-	mu    sync.Mutex
-	peers map[int]*lanePeer
+	mu       sync.Mutex
+	peers    map[int]*lanePeer
+	incoming map[net.Conn]struct{} // lanes accepted into the pack, closed with it
 
-	sent atomic.Int64 // frame bytes this pack sent over lanes
+	sent atomic.Int64 // payload bytes this pack sent over lanes
 }
 
 // A lanePeer is the lane to one other pack.
@@ -321,7 +338,7 @@ func (l *Lanes) attach(flare string, pack int, secret []byte, sink *Pack, delive
 	ll := &laneLink{
 		lanes: l, flare: flare, pack: pack, secret: secret, sink: sink,
 		hello: []byte(strings.Join(l.addrs, "\n")), deliver: deliver, abort: abort,
-		peers: make(map[int]*lanePeer),
+		peers: make(map[int]*lanePeer), incoming: make(map[net.Conn]struct{}),
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -334,6 +351,17 @@ func (l *Lanes) attach(flare string, pack int, secret []byte, sink *Pack, delive
 	}
 	l.links[key] = ll
 	return ll, nil
+}
+
+// accepted notes an accepted lane into the pack, or says the pack is closed.
+func (ll *laneLink) accepted(c net.Conn) bool {
+	ll.mu.Lock()
+	defer ll.mu.Unlock()
+	if ll.incoming == nil {
+		return false // closed
+	}
+	ll.incoming[c] = struct{}{}
+	return true
 }
 
 // fromTransport takes a frame that came over the transport: a hello tells where its
@@ -521,7 +549,7 @@ func (ll *laneLink) sendData(ctx context.Context, to int, head []byte, payload [
 		pe.conn, pe.failed = nil, fmt.Errorf("the lane to pack %d broke: %w", to, err)
 		return false, pe.failed
 	}
-	ll.sent.Add(int64(n))
+	ll.sent.Add(int64(n - len(head)))
 	ll.lanes.sent.Add(int64(n))
 	return true, nil
 }
@@ -530,9 +558,17 @@ func (ll *laneLink) sendData(ctx context.Context, to int, head []byte, payload [
 func (ll *laneLink) dial(ctx context.Context, to int, addrs []string) (net.Conn, error) {
 	var errs []error
 	for _, a := range addrs {
-		network, addr, ok := strings.Cut(a, " ")
-		if !ok || network != "unix" && network != "tcp" {
-			errs = append(errs, fmt.Errorf("address %q: want \"unix PATH\" or \"tcp HOST:PORT\"", a))
+		network, addr, _ := strings.Cut(a, " ")
+		switch network {
+		case "unix":
+			host, path, _ := strings.Cut(addr, " ")
+			if host != thisHost && host != "-" && thisHost != "-" {
+				continue // another host's socket
+			}
+			addr = path
+		case "tcp":
+		default:
+			errs = append(errs, fmt.Errorf("address %q: want \"unix HOSTID PATH\" or \"tcp HOST:PORT\"", a))
 			continue
 		}
 		c, err := ll.dialOne(ctx, network, addr, to)
@@ -542,7 +578,7 @@ func (ll *laneLink) dial(ctx context.Context, to int, addrs []string) (net.Conn,
 		errs = append(errs, fmt.Errorf("%s %s: %w", network, addr, err))
 	}
 	if len(errs) == 0 {
-		return nil, errors.New("the pack gave no lane address")
+		return nil, errors.New("the pack gave no lane address this host can reach")
 	}
 	return nil, errors.Join(errs...)
 }
@@ -609,8 +645,8 @@ func (ll *laneLink) handshake(c net.Conn, to int) error {
 
 func (ll *laneLink) Abort(cause string) error { return ll.inner.Abort(cause) }
 
-// Close says goodbye on the lanes this pack opened and stops taking new ones; lanes
-// into it end when their dialers close them.
+// Close says goodbye on the lanes this pack opened, and closes those into it: a pack
+// closes once its workers are done, so nothing more they need can come.
 func (ll *laneLink) Close() error {
 	ll.detach()
 	ll.mu.Lock()
@@ -640,4 +676,11 @@ func (ll *laneLink) detach() {
 	ll.deliverMu.Lock()
 	ll.closed = true
 	ll.deliverMu.Unlock()
+	ll.mu.Lock()
+	incoming := ll.incoming
+	ll.incoming = nil
+	ll.mu.Unlock()
+	for c := range incoming {
+		c.Close()
+	}
 }

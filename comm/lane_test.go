@@ -115,16 +115,19 @@ func TestLanesCarryEveryCollective(t *testing.T) {
 				if err := run(t, g, bigPair(5<<20+3)); err != nil {
 					t.Fatal(err)
 				}
-				var sent, received int64
+				var payload, sent, received int64
 				for i, p := range g.Packs() {
 					if p.LaneBytes() == 0 {
 						t.Errorf("pack %d sent nothing over lanes", i)
 					}
 					s, r := lanes[i].Bytes()
-					sent, received = sent+s, received+r
+					payload, sent, received = payload+p.LaneBytes(), sent+s, received+r
 				}
-				if remote := g.Counters().RemoteBytes; sent < remote || received != sent {
-					t.Errorf("lanes sent %d and received %d bytes; %d payload bytes went between packs", sent, received, remote)
+				// Nearly every message went over a lane (threshold 1): not empty ones, nor
+				// the first to a pack whose hello, with its lane addresses, is overtaken
+				// by its data on a lane.
+				if remote := g.Counters().RemoteBytes; payload < 5<<20 || payload > remote || sent <= payload || received != sent {
+					t.Errorf("lanes carried %d payload bytes in %d frame bytes, received %d; %d payload bytes went between packs", payload, sent, received, remote)
 				}
 			})
 		}
@@ -148,7 +151,7 @@ func TestLaneThreshold(t *testing.T) {
 	if err := run(t, g, bigPair(DefaultLaneThreshold)); err != nil {
 		t.Fatal(err)
 	}
-	if b := g.Packs()[0].LaneBytes(); b != DefaultLaneThreshold+headerSize {
+	if b := g.Packs()[0].LaneBytes(); b != DefaultLaneThreshold {
 		t.Errorf("%d bytes over the lane for a message of %d", b, DefaultLaneThreshold)
 	}
 }
@@ -158,8 +161,9 @@ func TestLaneThreshold(t *testing.T) {
 // succeeds.
 func TestLaneFallsBack(t *testing.T) {
 	t.Run("unreachable", func(t *testing.T) {
-		gone := listenLanes(t, LaneOptions{TCP: "127.0.0.1:0"})
-		gone.addrs = []string{"tcp 127.0.0.1:1", "unix " + t.TempDir() + "/none.sock", "carrier-pigeon x"}
+		gone := listenLanes(t, LaneOptions{Dir: t.TempDir()})
+		// Its own socket, said to be another host's, is not tried.
+		gone.addrs = []string{"tcp 127.0.0.1:1", "unix " + thisHost + " " + t.TempDir() + "/none.sock", "carrier-pigeon x", "unix another-host " + gone.sock}
 		lanes := []*Lanes{listenLanes(t, LaneOptions{Dir: t.TempDir()}), gone}
 		g := lanePacks(t, Config{Size: 2, Granularity: 1, Transport: NewNATSTransport(connect(t))}, lanes, sameSecret(2))
 		if err := run(t, g, bigPair(3<<20)); err != nil {
@@ -194,7 +198,7 @@ func TestLaneRefusesWrongSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ll.detach()
-	c, err := net.Dial("unix", strings.TrimPrefix(lanes.Addrs()[0], "unix "))
+	c, err := net.Dial("unix", lanes.sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,8 +263,8 @@ func TestLaneBrokenMidTransfer(t *testing.T) {
 			}
 		}
 	})
-	if !errors.Is(err, ErrAborted) || !strings.Contains(err.Error(), "lane") {
-		t.Fatalf("run: %v, want an abort naming the lane", err)
+	if err == nil || !strings.Contains(err.Error(), "lane") || !strings.Contains(err.Error(), "broke") {
+		t.Fatalf("run: %v, want the broken lane as the cause", err)
 	}
 	for i, p := range g.Packs() {
 		if !errors.Is(p.Err(), ErrAborted) {

@@ -256,7 +256,8 @@ func (p *Pack) open(ctx context.Context) (Link, error) {
 	return ll, nil
 }
 
-// LaneBytes is what the pack sent over lanes, frame headers included.
+// LaneBytes is the payload the pack sent over lanes: the part of its workers'
+// RemoteBytes that went direct rather than over the transport.
 func (p *Pack) LaneBytes() int64 {
 	if p.lane == nil {
 		return 0

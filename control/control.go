@@ -220,6 +220,9 @@ type Assignment struct {
 	// Credential is the password of the flare's NATS user (FlareUser), for the
 	// connections its packs talk through; empty on a bus open to all.
 	Credential string `json:"credential,omitempty"`
+	// LaneSecret is the flare's secret by which its packs know each other's direct
+	// lanes (comm.Config.LaneSecret); empty: the packs take no lanes.
+	LaneSecret string `json:"lane_secret,omitempty"`
 }
 
 // CheckBounds checks a joined flare's bounds against its size and its pack: they start
@@ -355,12 +358,14 @@ type LogLine struct {
 }
 
 // Counters are a pack's or a flare's communication: messages and bytes that stayed in
-// a pack's memory, and those that crossed the network between packs.
+// a pack's memory, and those that crossed the network between packs, of which
+// LaneBytes went over direct lanes rather than NATS.
 type Counters struct {
 	LocalMessages  int64 `json:"local_messages"`
 	LocalBytes     int64 `json:"local_bytes"`
 	RemoteMessages int64 `json:"remote_messages"`
 	RemoteBytes    int64 `json:"remote_bytes"`
+	LaneBytes      int64 `json:"lane_bytes"`
 }
 
 // Add returns the sum of c and d.
@@ -370,5 +375,6 @@ func (c Counters) Add(d Counters) Counters {
 		LocalBytes:     c.LocalBytes + d.LocalBytes,
 		RemoteMessages: c.RemoteMessages + d.RemoteMessages,
 		RemoteBytes:    c.RemoteBytes + d.RemoteBytes,
+		LaneBytes:      c.LaneBytes + d.LaneBytes,
 	}
 }

@@ -86,7 +86,7 @@ func (g *Gateway) assignPack(f *flare, pl placement) {
 		Proto: control.Version, Flare: f.rec.ID, Function: f.spec.function, Digest: f.digest, Size: f.spec.size,
 		Granularity: f.spec.granularity, Pack: pl.pack, Backend: f.spec.backend,
 		Timeout: control.Duration(time.Until(f.deadline)), Input: f.spec.input, Limits: f.spec.limits,
-		Credential: g.credential(f.rec.ID), Namespace: f.rec.Namespace,
+		Credential: g.credential(f.rec.ID), LaneSecret: g.laneSecret(f.rec.ID), Namespace: f.rec.Namespace,
 		Bounds: bounds(f.placements, f.spec.packs()),
 	}
 	if f.spec.inputs != nil {

@@ -68,6 +68,15 @@ func (g *Gateway) credential(flare string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// laneSecret is the secret by which flare's packs know each other's direct lanes
+// (comm.Config.LaneSecret), made as its credential is, and apart from it: a flare's
+// NATS password opens no lane, nor the other way round.
+func (g *Gateway) laneSecret(flare string) string {
+	m := hmac.New(sha256.New, g.flareSecret)
+	m.Write([]byte("lanes\x00" + flare))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
 // AuthorizeNATS says what a connection of user with password may do on a closed bus,
 // or false to refuse it: the cluster.Authorizer of the node's embedded server.
 func (g *Gateway) AuthorizeNATS(user, password string) (control.Permissions, bool) {

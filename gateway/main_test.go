@@ -130,6 +130,7 @@ type clusterOptions struct {
 	maxPayload int32  // the NATS server's; zero means the embedded server's default
 	isolation  control.Isolation
 	gateway    Options
+	lanesOff   bool // the invokers keep all traffic between packs on NATS
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -156,7 +157,7 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 		o.slots = []int{0}
 	}
 	for i, slots := range o.slots {
-		c.addInvokerOpts(fmt.Sprintf("inv%d", i), invokerOpts{slots: slots, isolation: o.isolation})
+		c.addInvokerOpts(fmt.Sprintf("inv%d", i), invokerOpts{slots: slots, isolation: o.isolation, lanesOff: o.lanesOff})
 	}
 	c.startGateway(o.gateway)
 	c.waitInvokers(len(o.slots))
@@ -249,7 +250,8 @@ type invokerOpts struct {
 	maxHosts  int
 	// joinKey joins the invoker as `burst invoker --credentials` does: over TCP, as
 	// its own user, its packs over connections of their flares'.
-	joinKey string
+	joinKey  string
+	lanesOff bool
 }
 
 func (c *cluster) addInvokerOpts(id string, o invokerOpts) *invoker.Invoker {
@@ -271,6 +273,7 @@ func (c *cluster) addInvokerOpts(id string, o invokerOpts) *invoker.Invoker {
 		ID: id, Conn: nc(), Slots: o.slots, Heartbeat: 50 * time.Millisecond, Functions: testFunctions,
 		HostNATS: c.srv.ClientURL(), Isolation: o.isolation, HostExe: o.hostExe, MaxHosts: o.maxHosts,
 		CacheDir: filepath.Join(c.dir, "plugins-"+id), Logger: testLogger(c.t), FlareConns: o.joinKey != "",
+		Lanes: invoker.LaneOptions{Off: o.lanesOff, Dir: filepath.Join(c.dir, "lanes")},
 	})
 	if err != nil {
 		c.t.Fatal(err)

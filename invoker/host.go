@@ -357,6 +357,7 @@ func (h *hostProc) start(plugin string) error {
 		args = append(args, "--check")
 	} else {
 		args = append(args, "--plugin", plugin)
+		args = append(args, inv.opts.Lanes.hostArgs()...)
 	}
 	fail := func(err error) error {
 		close(h.exited) // never started: gone

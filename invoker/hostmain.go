@@ -107,6 +107,7 @@ func HostMain(args []string) int {
 	ca := fs.String("nats-ca", "", "CA file to check a TLS NATS server's certificate against")
 	check := fs.Bool("check", false, "answer ready and exit: the invoker checks that it can start hosts")
 	level := fs.String("log-level", "info", "least level of the host's own log")
+	lanes := laneFlags(fs)
 	if len(args) > 0 && args[0] == "host" {
 		args = args[1:]
 	}
@@ -148,6 +149,13 @@ func HostMain(args []string) int {
 		h.send(hostMsg{Op: "ready", Error: err.Error(), Fault: "function"})
 		return 1
 	}
+	if h.lanes, err = lanes().listen(h.log); err != nil {
+		h.send(hostMsg{Op: "ready", Error: err.Error(), Fault: "platform"})
+		return 1
+	}
+	if h.lanes != nil {
+		defer h.lanes.Close()
+	}
 	h.fn, h.flares = fn, newFlareConns(*url, *ca)
 	h.base = h.warmUp()
 	h.send(hostMsg{Op: "ready", Goroutines: h.base})
@@ -160,6 +168,7 @@ type host struct {
 	log    *slog.Logger
 	fn     functions.Func
 	flares *flareConns // the connections of the flares in the host
+	lanes  *comm.Lanes // nil when the invoker's are off
 	memory comm.Transport
 
 	encMu sync.Mutex
@@ -399,8 +408,8 @@ func (h *host) setup(ctx context.Context, a control.Assignment, set hostSettings
 	level.UnmarshalText([]byte(set.LogLevel))
 	p, err := newPackRun(ctx, a, h.fn, t, packEnv{
 		log: h.log, logLines: set.LogLines, logLevel: level, maxResult: set.MaxResult,
-		payload: set.MaxPayload,
-		dial:    func() (*datasets.Conn, func(), error) { return h.flares.datasets(a) },
+		payload: set.MaxPayload, lanes: h.lanes,
+		dial: func() (*datasets.Conn, func(), error) { return h.flares.datasets(a) },
 		report: func(ev control.Event) bool {
 			ev.Flare, ev.Pack, ev.Time = a.Flare, a.Pack, time.Now()
 			h.send(hostMsg{Op: "event", Flare: a.Flare, Pack: a.Pack, Event: &ev})

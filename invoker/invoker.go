@@ -109,6 +109,8 @@ type Options struct {
 	// needs it, since its own connection may not reach flares' subjects. Function hosts
 	// always connect as the flare.
 	FlareConns bool
+	// Lanes say where packs take direct lanes to each other (lanes.go).
+	Lanes LaneOptions
 	// Revoked, when set, is called with a flare's NATS user once the invoker holds no
 	// pack of it any more: an invoker whose node embeds a server (AuthorizeNATS) ends
 	// the flare's connections there with it.
@@ -127,6 +129,7 @@ type Invoker struct {
 	memory   comm.Transport
 	nats     comm.Transport
 	flares   *flareConns    // with FlareConns
+	lanes    *comm.Lanes    // nil with Lanes.Off
 	datasets *datasets.Conn // over nc, without FlareConns
 	events   *outbox
 	hosts    *hostPool
@@ -276,6 +279,17 @@ func (inv *Invoker) Slots() int { return inv.opts.Slots }
 // Start serves assignments, listens for cancels, delivers events and heartbeats.
 func (inv *Invoker) Start(ctx context.Context) error {
 	inv.started = time.Now()
+	lanes, err := inv.opts.Lanes.listen(inv.log)
+	if err != nil {
+		return fmt.Errorf("invoker: %w", err)
+	}
+	inv.lanes = lanes
+	started := false
+	defer func() {
+		if !started && lanes != nil {
+			lanes.Close()
+		}
+	}()
 	svc, err := micro.AddService(inv.nc, micro.Config{
 		Name:        control.ServiceName,
 		Version:     strconv.Itoa(control.Version) + ".0.0",
@@ -333,8 +347,17 @@ func (inv *Invoker) Start(ctx context.Context) error {
 	inv.beat(control.HeartbeatSubject(inv.opts.ID))
 	inv.loops.Go(inv.heartbeats)
 	inv.loops.Go(func() { inv.events.run(inv.stop) })
-	inv.log.Info("invoker started", "slots", inv.opts.Slots, "builtins", len(inv.builtins), "cache", inv.opts.CacheDir)
+	inv.log.Info("invoker started", "slots", inv.opts.Slots, "builtins", len(inv.builtins), "cache", inv.opts.CacheDir, "lanes", lanesOf(lanes))
+	started = true
 	return nil
+}
+
+// lanesOf names where lanes take packs, for the log.
+func lanesOf(l *comm.Lanes) []string {
+	if l == nil {
+		return nil
+	}
+	return l.Addrs()
 }
 
 func (inv *Invoker) unsubscribe() {
@@ -373,6 +396,9 @@ func (inv *Invoker) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("invoker: packs still running or events undelivered at shutdown: %w", ctx.Err())
 	}
 	inv.hosts.close()
+	if inv.lanes != nil {
+		inv.lanes.Close() // after the packs: closing lanes under a pack aborts it
+	}
 	close(inv.stop)
 	inv.loops.Wait()
 	inv.beat(control.ByeSubject(inv.opts.ID))

@@ -51,6 +51,8 @@ type packEnv struct {
 	// dial returns the connection the pack's workers read datasets over, and its
 	// release.
 	dial func() (*datasets.Conn, func(), error)
+	// lanes are the process's direct lanes, or nil.
+	lanes *comm.Lanes
 }
 
 // newPackRun attaches pack a.Pack of its flare to transport t, to run fn. Once it
@@ -65,6 +67,9 @@ func newPackRun(ctx context.Context, a control.Assignment, fn functions.Func, t 
 		Bounds:      a.Bounds,
 		Transport:   t,
 		Logger:      slog.New(logs.handler()),
+	}
+	if a.LaneSecret != "" {
+		cfg.Lanes, cfg.LaneSecret = env.lanes, []byte(a.LaneSecret)
 	}
 	pack, err := comm.NewPack(ctx, cfg, a.Pack)
 	if err != nil {
@@ -123,8 +128,8 @@ func (inv *Invoker) packEnv(a control.Assignment) packEnv {
 		dial = func() (*datasets.Conn, func(), error) { return inv.flares.datasets(a) }
 	}
 	return packEnv{
-		dial: dial,
-		log:  inv.log, logLines: inv.opts.LogLines, logLevel: inv.opts.LogLevel, maxResult: inv.opts.MaxResult,
+		dial: dial, lanes: inv.lanes,
+		log: inv.log, logLines: inv.opts.LogLines, logLevel: inv.opts.LogLevel, maxResult: inv.opts.MaxResult,
 		payload: int(inv.nc.MaxPayload()),
 		report: func(ev control.Event) bool {
 			ev.Flare, ev.Pack, ev.Time = a.Flare, a.Pack, time.Now()
@@ -317,7 +322,11 @@ func (p *packRun) finish(ctx context.Context, errs []error, starts, ends []time.
 		reports += p.reportWorkers(ws[:k], reports+1)
 		ws = ws[k:]
 	}
-	counters := control.Counters(p.pack.Counters())
+	c := p.pack.Counters()
+	counters := control.Counters{
+		LocalMessages: c.LocalMessages, LocalBytes: c.LocalBytes, RemoteMessages: c.RemoteMessages,
+		RemoteBytes: c.RemoteBytes, LaneBytes: p.pack.LaneBytes(),
+	}
 	end := control.Event{Kind: control.EventEnded, Workers: ws, Comm: &counters, Traffic: p.pack.Traffic(),
 		Status: packStatus, Reports: reports}
 	if cause != nil {

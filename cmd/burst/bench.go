@@ -77,7 +77,7 @@ between the groups, set up through the server (pair and broadcast).`,
 	f.IntVar(&o.Repeat, "repeat", o.Repeat, "timed repeats")
 	f.IntVar(&o.Warmup, "warmup", o.Warmup, "untimed repeats first")
 	f.StringVar(&o.Lane, "lane", o.Lane, "move messages of 64 KiB and more between groups over direct lanes: unix or tcp (nats and memory backends)")
-	f.StringVar(&o.LaneHost, "lane-host", o.LaneHost, "the address a group's tcp lane listens on and is dialed at")
+	f.StringVar(&o.LaneHost, "lane-host", o.LaneHost, "the address a group's tcp lane listens on and is dialed at; empty: this host's on the way to the NATS server")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "bound on the whole run, waiting for peer groups included")
 	f.BoolVar(&asJSON, "json", false, "print a JSON summary instead of text")
 	f.StringVar(&csvPath, "csv", "", "write a CSV row per worker and repeat to this file (- for stdout)")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/burstgo/burst/gateway"
+	"github.com/burstgo/burst/invoker"
 )
 
 // config is every setting of the binary. The environment (prefix BURST_) gives the
@@ -40,6 +42,10 @@ type config struct {
 	Isolation string `env:"ISOLATION" envDefault:"process"`
 	// MaxHosts bounds the invoker's function hosts.
 	MaxHosts int `env:"MAX_HOSTS" envDefault:"64"`
+	// Lanes: the invoker's packs move large messages to other packs over direct
+	// lanes, unix sockets on the host and TCP at LaneHost between hosts.
+	Lanes    bool   `env:"LANES" envDefault:"true"`
+	LaneHost string `env:"LANE_HOST"`
 	// Clustering of the embedded NATS server, for several hosts: its name in the
 	// cluster (JetStream wants it unique and stable; empty means the host name), the
 	// route listener, the routes to the others, and the replicas of the gateway's
@@ -170,6 +176,8 @@ func (c *config) invokerFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.InvokerID, "invoker-id", c.InvokerID, "name of the invoker in the cluster; empty picks one (BURST_INVOKER_ID)")
 	fs.StringVar(&c.Isolation, "isolation", c.Isolation, "where uploaded functions run: process (a function host per flare) or none (in the invoker, trusted setups and benchmarks) (BURST_ISOLATION)")
 	fs.IntVar(&c.MaxHosts, "max-hosts", c.MaxHosts, "most function hosts of the invoker, idle and busy (BURST_MAX_HOSTS)")
+	fs.BoolVar(&c.Lanes, "lanes", c.Lanes, "move messages of 64 KiB and more between packs over direct lanes instead of NATS (BURST_LANES)")
+	fs.StringVar(&c.LaneHost, "lane-host", c.LaneHost, "this host's address or name, and a port if need be (HOST[:PORT]), for TCP lanes from packs on other hosts, TLS with --nats-tls-cert; empty: lanes on this host only (BURST_LANE_HOST)")
 }
 
 func (c *config) gatewayFlags(fs *pflag.FlagSet) {
@@ -219,11 +227,25 @@ func (c *config) check() error {
 		return errors.New("routes need TLS: give --nats-tls-cert, --nats-tls-key and --nats-ca with --nats-cluster-port")
 	case c.Replicas < 0 || c.Replicas > 5:
 		return fmt.Errorf("replicas %d: want 1 to 5, or 0 for the default", c.Replicas)
+	case c.Lanes && c.LaneHost != "" && c.NATSCA != "" && c.NATSTLSCert == "":
+		// The cluster speaks TLS: so do its lanes, with the node's certificate.
+		return errors.New("TCP lanes in a TLS cluster need this node's certificate: give --nats-tls-cert and --nats-tls-key with --lane-host")
 	case len(c.Routes) > 0 && c.ClusterPort == 0 && c.NATSURL == "":
 		// The embedded server routes only from a cluster port of its own.
 		return errors.New("nats routes need a cluster port: give --nats-cluster-port (BURST_NATS_CLUSTER_PORT)")
 	}
 	return nil
+}
+
+// lanes are the invoker's lane options: the unix sockets in the data directory, TCP at
+// --lane-host, TLS with the node's NATS certificate when the cluster has one.
+func (c *config) lanes() (invoker.LaneOptions, error) {
+	dir, err := filepath.Abs(filepath.Join(c.DataDir, "lanes"))
+	o := invoker.LaneOptions{Off: !c.Lanes, Dir: dir, Host: c.LaneHost}
+	if c.LaneHost != "" && c.NATSTLSCert != "" && c.NATSCA != "" {
+		o.CertFile, o.KeyFile, o.CAFile = c.NATSTLSCert, c.NATSTLSKey, c.NATSCA
+	}
+	return o, err
 }
 
 // logger builds the process's logger.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,8 @@ func TestConfigCheck(t *testing.T) {
 		{"a certificate without its key", func(c *config) { c.NATSTLSCert = "c.pem" }},
 		{"auth of another kind", func(c *config) { c.Auth = "sometimes" }},
 		{"replicas beyond five", func(c *config) { c.Replicas = 7 }},
+		// The cluster speaks TLS, and its lanes would not.
+		{"TCP lanes in a TLS cluster without a certificate", func(c *config) { c.LaneHost, c.NATSCA = "10.0.0.2", "ca.pem" }},
 	}
 	if err := good.check(); err != nil {
 		t.Fatalf("defaults refused: %v", err)
@@ -109,6 +112,15 @@ func TestConfigCheck(t *testing.T) {
 		if got := c.replicas(); got != tc.want {
 			t.Errorf("%d routes, --replicas %d: %d replicas, want %d", len(c.Routes), c.Replicas, got, tc.want)
 		}
+	}
+	// Lanes: on by default, unix sockets in the data directory; TCP at --lane-host, TLS
+	// with the node's certificate in a TLS cluster.
+	if o, err := good.lanes(); err != nil || o.Off || !filepath.IsAbs(o.Dir) || filepath.Base(o.Dir) != "lanes" || o.Host != "" {
+		t.Errorf("default lanes %+v, %v", o, err)
+	}
+	routed.LaneHost = "10.0.0.2:6300"
+	if o, _ := routed.lanes(); o.Host != "10.0.0.2:6300" || o.CertFile != "c.pem" || o.KeyFile != "k.pem" || o.CAFile != "ca.pem" {
+		t.Errorf("lanes of a TLS node %+v", o)
 	}
 	for _, bad := range []config{{LogLevel: "loud", LogFormat: "text"}, {LogLevel: "info", LogFormat: "xml"}} {
 		if _, err := bad.logger(io.Discard); err == nil {

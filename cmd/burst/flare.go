@@ -371,7 +371,7 @@ func printRecord(w io.Writer, out output, rec gateway.Record) error {
 			}
 			fmt.Fprintln(tw)
 		}
-		fmt.Fprintf(tw, "COMM\tlocal %d msgs %d B, remote %d msgs %d B\n", rec.Comm.LocalMessages, rec.Comm.LocalBytes, rec.Comm.RemoteMessages, rec.Comm.RemoteBytes)
+		fmt.Fprintf(tw, "COMM\tlocal %d msgs %d B, remote %d msgs %d B (%d B over lanes)\n", rec.Comm.LocalMessages, rec.Comm.LocalBytes, rec.Comm.RemoteMessages, rec.Comm.RemoteBytes, rec.Comm.LaneBytes)
 	})
 }
 

@@ -116,7 +116,7 @@ func (nw *network) start(i int, args ...string) *proc {
 // TestSeveralHosts runs Burst on three hosts, each the real binary with a NATS server of
 // its own routed to the others over TLS: a gateway on the first, an invoker of 4 slots on
 // each of the others. Flares whose packs span the two invokers compute what they compute
-// on one host (allreduce and all-to-all across the routes); cutting one invoker's cable
+// on one host (allreduce and all-to-all across the routes, and TCP lanes); cutting one invoker's cable
 // fails its flare, naming it, and frees the other's slots; the rest of the cluster serves
 // on, with every record (three replicas, two servers left).
 func TestSeveralHosts(t *testing.T) {
@@ -142,7 +142,8 @@ func TestSeveralHosts(t *testing.T) {
 	api := "http://" + nw.addr(0) + ":8080"
 	nw.start(0, append([]string{"gateway", "--http", nw.addr(0) + ":8080", "--nats-host", nw.addr(0)}, gw...)...)
 	for i, id := range []string{"host-b", "host-c"} {
-		nw.start(i+1, append([]string{"invoker", "--invoker-id", id, "--slots", "4", "--http", nw.addr(i+1) + ":8081"}, node(i+1, id)...)...)
+		nw.start(i+1, append([]string{"invoker", "--invoker-id", id, "--slots", "4", "--http", nw.addr(i+1) + ":8081",
+			"--lane-host", nw.addr(i + 1)}, node(i+1, id)...)...)
 	}
 	// Beyond loopback, keys are on from the start: the gateway wrote the first one.
 	var key []byte
@@ -196,6 +197,11 @@ func TestSeveralHosts(t *testing.T) {
 	}
 	if !total.Total.Sorted || !total.Total.Permutation || total.Total.Records != 200000 {
 		t.Errorf("terasort across hosts: %s %q, %s", sorted.Status, sorted.Error, sorted.Results[0])
+	}
+	// Its packs sent their shares over TCP lanes between the hosts, TLS with the nodes'
+	// certificates (the hosts' unix sockets are another host's to each other).
+	if sorted.Comm.LaneBytes == 0 || sorted.Comm.LaneBytes > sorted.Comm.RemoteBytes {
+		t.Errorf("terasort across hosts: comm %+v, want most bytes over lanes", sorted.Comm)
 	}
 
 	// A dataset, stored through the gateway, read by packs on both other hosts: the same

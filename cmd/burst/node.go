@@ -293,7 +293,12 @@ func (n *node) startInvoker(ctx context.Context, alone bool) (*invoker.Invoker, 
 	if err != nil {
 		return nil, err
 	}
+	lanes, err := n.cfg.lanes()
+	if err != nil {
+		return nil, err
+	}
 	opts := invoker.Options{
+		Lanes:      lanes,
 		ID:         id,
 		Conn:       nc,
 		Functions:  examples.Builtins(),
