@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -234,7 +233,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 // nil for the memory backend.
 func listenLanes(o Options, nc *nats.Conn) (*comm.Lanes, error) {
 	if o.Lane == "unix" {
-		return comm.ListenLanes(comm.LaneOptions{Dir: filepath.Join(os.TempDir(), "burst-bench-lanes")})
+		return comm.ListenLanes(comm.LaneOptions{Unix: true})
 	}
 	host := o.LaneHost
 	if host == "" {

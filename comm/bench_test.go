@@ -26,7 +26,7 @@ func pairPacks(b *testing.B, lane string) (*Pack, *Pack) {
 		cfg.Transport = NewNATSTransport(connect(b))
 		switch lane {
 		case "unix":
-			cfg.Lanes = listenLanes(b, LaneOptions{Dir: b.TempDir()})
+			cfg.Lanes = listenLanes(b, LaneOptions{Unix: true})
 		case "tcp":
 			cfg.Lanes = listenLanes(b, LaneOptions{TCP: "127.0.0.1:0"})
 		}

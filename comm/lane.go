@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,8 +35,9 @@ const DefaultLaneThreshold = 64 << 10
 
 // LaneOptions configure a process's lanes.
 type LaneOptions struct {
-	// Dir is where the unix socket goes, for packs on this host; empty means none.
-	Dir string
+	// Unix opens an abstract unix socket (Linux: no file, scoped to the network
+	// namespace) for packs on this host.
+	Unix bool
 	// TCP is the address to listen on for packs of other hosts ("10.0.0.2:0"); empty
 	// means none.
 	TCP string
@@ -62,13 +62,18 @@ type Lanes struct {
 	opts  LaneOptions
 	lns   []net.Listener
 	addrs []string
-	sock  string // the unix socket's path, removed on Close
+	sock  string // the unix socket's name
 
-	mu     sync.Mutex
-	links  map[laneKey]*laneLink
-	conns  map[net.Conn]struct{} // accepted, closed by Close
-	closed bool
-	wg     sync.WaitGroup
+	// handshakes bounds the dialers not yet authenticated, so that strangers cannot
+	// make the process hold memory for them without limit.
+	handshakes chan struct{}
+
+	mu          sync.Mutex
+	links       map[laneKey]*laneLink
+	conns       map[net.Conn]struct{} // accepted, closed by Close
+	unreachable map[string]time.Time  // addresses that failed, until when they are not tried
+	closed      bool
+	wg          sync.WaitGroup
 
 	sent, received atomic.Int64 // payload and header bytes of frames, over every lane
 }
@@ -78,10 +83,6 @@ type laneKey struct {
 	pack  int
 }
 
-// maxSocketPath is a little under the kernel's bound on a unix socket's path (108
-// bytes on Linux); a longer Dir puts the socket in the temporary directory.
-const maxSocketPath = 100
-
 // ListenLanes opens the listeners o asks for.
 func ListenLanes(o LaneOptions) (*Lanes, error) {
 	if o.Threshold <= 0 {
@@ -90,9 +91,12 @@ func ListenLanes(o LaneOptions) (*Lanes, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Lanes{opts: o, links: make(map[laneKey]*laneLink), conns: make(map[net.Conn]struct{})}
-	if o.Dir != "" {
-		if err := l.listenUnix(o.Dir); err != nil {
+	l := &Lanes{
+		opts: o, handshakes: make(chan struct{}, maxHandshakes),
+		links: make(map[laneKey]*laneLink), conns: make(map[net.Conn]struct{}), unreachable: make(map[string]time.Time),
+	}
+	if o.Unix {
+		if err := l.listenUnix(); err != nil {
 			return nil, err
 		}
 	}
@@ -108,28 +112,21 @@ func ListenLanes(o LaneOptions) (*Lanes, error) {
 	return l, nil
 }
 
-func (l *Lanes) listenUnix(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("comm: lanes: %w", err)
-	}
-	name := fmt.Sprintf("lane-%d-%s.sock", os.Getpid(), randomHex(4))
-	path := filepath.Join(dir, name)
-	if len(path) > maxSocketPath {
-		path = filepath.Join(os.TempDir(), name)
-	}
-	ln, err := net.Listen("unix", path)
+func (l *Lanes) listenUnix() error {
+	name := fmt.Sprintf("@burst-lane-%d-%s", os.Getpid(), randomHex(8))
+	ln, err := net.Listen("unix", name)
 	if err != nil {
 		return fmt.Errorf("comm: lanes: %w", err)
 	}
-	l.lns, l.sock = append(l.lns, ln), path
-	l.addrs = append(l.addrs, "unix "+thisHost+" "+path)
+	l.lns, l.sock = append(l.lns, ln), name
+	l.addrs = append(l.addrs, "unix "+thisHost+" "+name)
 	return nil
 }
 
 // thisHost tells this host (and network namespace) from others in a unix lane's
-// address: a path on another host is not this socket, even where it exists. It is
-// the kernel's boot id and the network namespace; empty where they cannot be read,
-// and then every unix address is tried.
+// address, so that a dialer does not try another host's socket: the kernel's boot id
+// and the network namespace, or "-" where they cannot be read, and then every unix
+// address is tried.
 var thisHost = func() string {
 	boot, err1 := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	netns, err2 := os.Readlink("/proc/self/ns/net")
@@ -189,9 +186,6 @@ func (l *Lanes) Close() error {
 		c.Close()
 	}
 	l.wg.Wait()
-	if l.sock != "" {
-		os.Remove(l.sock)
-	}
 	return errors.Join(errs...)
 }
 
@@ -206,6 +200,13 @@ func (l *Lanes) accept(ln net.Listener) {
 			l.mu.Unlock()
 			c.Close()
 			return
+		}
+		select {
+		case l.handshakes <- struct{}{}:
+		default:
+			l.mu.Unlock()
+			c.Close() // too many strangers at once
+			continue
 		}
 		l.conns[c] = struct{}{}
 		l.wg.Go(func() {
@@ -236,10 +237,14 @@ const (
 	laneOK           = 0
 	laneNoPack       = 1
 	laneRefused      = 2
-	laneHandshake    = 5 * time.Second
-	laneDialTimeout  = 2 * time.Second
+	laneHandshake    = 2 * time.Second
+	laneDialTimeout  = time.Second
 	laneBye          = 0
 	laneWriteTimeout = 10 * time.Second // a write that waits longer: the peer is gone
+	laneByeTimeout   = 5 * time.Second
+	laneForget       = time.Minute // how long an address that failed is not tried
+	maxHandshakes    = 64
+	maxFlareID       = 128 // ValidFlareID's bound
 )
 
 func laneMAC(secret []byte, role, flare string, from, to int, nonceD, nonceA []byte) []byte {
@@ -252,50 +257,62 @@ func laneMAC(secret []byte, role, flare string, from, to int, nonceD, nonceA []b
 
 // serve answers one dialer's handshake and delivers its frames to the pack it named.
 func (l *Lanes) serve(c net.Conn) {
+	link, from, ok := l.handshake(c)
+	<-l.handshakes
+	if ok {
+		link.receive(bufio.NewReaderSize(c, 64<<10), from)
+	}
+}
+
+// handshake checks a dialer: it must name a pack that takes lanes here and prove it
+// holds the pack's flare's secret. Nothing is allocated for it beyond a few hundred
+// bytes until it has.
+func (l *Lanes) handshake(c net.Conn) (link *laneLink, from int, ok bool) {
 	c.SetDeadline(time.Now().Add(laneHandshake))
-	r := bufio.NewReaderSize(c, 64<<10)
 	head := make([]byte, len(laneMagic)+2)
-	if _, err := io.ReadFull(r, head); err != nil || string(head[:3]) != laneMagic {
-		return
+	if _, err := io.ReadFull(c, head); err != nil || string(head[:3]) != laneMagic {
+		return nil, 0, false
 	}
-	rest := make([]byte, int(binary.LittleEndian.Uint16(head[3:]))+8+laneNonce)
-	if _, err := io.ReadFull(r, rest); err != nil {
-		return
+	n := int(binary.LittleEndian.Uint16(head[3:]))
+	if n == 0 || n > maxFlareID {
+		return nil, 0, false
 	}
-	flare := string(rest[:len(rest)-8-laneNonce])
-	from := int(binary.LittleEndian.Uint32(rest[len(flare):]))
-	to := int(binary.LittleEndian.Uint32(rest[len(flare)+4:]))
-	nonceD := rest[len(flare)+8:]
+	rest := make([]byte, n+8+laneNonce)
+	if _, err := io.ReadFull(c, rest); err != nil {
+		return nil, 0, false
+	}
+	flare := string(rest[:n])
+	from = int(binary.LittleEndian.Uint32(rest[n:]))
+	to := int(binary.LittleEndian.Uint32(rest[n+4:]))
+	nonceD := rest[n+8:]
 	l.mu.Lock()
-	link := l.links[laneKey{flare, to}]
+	link = l.links[laneKey{flare, to}]
 	l.mu.Unlock()
 	if link == nil {
 		c.Write([]byte{laneNoPack})
-		return
+		return nil, 0, false
 	}
 	nonceA := make([]byte, laneNonce)
 	rand.Read(nonceA)
 	answer := append([]byte{laneOK}, nonceA...)
 	answer = append(answer, laneMAC(link.secret, "acceptor", flare, from, to, nonceD, nonceA)...)
 	if _, err := c.Write(answer); err != nil {
-		return
+		return nil, 0, false
 	}
 	macD := make([]byte, sha256.Size)
-	if _, err := io.ReadFull(r, macD); err != nil {
-		return
+	if _, err := io.ReadFull(c, macD); err != nil {
+		return nil, 0, false
 	}
 	if !hmac.Equal(macD, laneMAC(link.secret, "dialer", flare, from, to, nonceD, nonceA)) {
 		c.Write([]byte{laneRefused})
 		l.opts.Logger.Warn("comm: refused a lane with a wrong secret", "flare", flare, "pack", to, "from", from, "remote", c.RemoteAddr())
-		return
+		return nil, 0, false
 	}
 	if _, err := c.Write([]byte{laneOK}); err != nil {
-		return
+		return nil, 0, false
 	}
 	c.SetDeadline(time.Time{})
-	if link.accepted(c) {
-		link.receive(r, from)
-	}
+	return link, from, link.accepted(c)
 }
 
 // A laneLink is a pack's link when it uses lanes: frames of large messages go over a
@@ -306,6 +323,7 @@ type laneLink struct {
 	flare  string
 	pack   int
 	secret []byte
+	hash   uint64 // the flare's, as in frame headers
 	hello  []byte // this process's addresses, the payload of the pack's hellos
 
 	// deliverMu makes the transport's and the lanes' deliveries one at a time, as a
@@ -336,7 +354,7 @@ type lanePeer struct {
 // open then wraps the transport's link.
 func (l *Lanes) attach(flare string, pack int, secret []byte, sink *Pack, deliver func([]byte), abort func(string)) (*laneLink, error) {
 	ll := &laneLink{
-		lanes: l, flare: flare, pack: pack, secret: secret, sink: sink,
+		lanes: l, flare: flare, pack: pack, secret: secret, sink: sink, hash: flareHash(flare),
 		hello: []byte(strings.Join(l.addrs, "\n")), deliver: deliver, abort: abort,
 		peers: make(map[int]*lanePeer), incoming: make(map[net.Conn]struct{}),
 	}
@@ -368,7 +386,7 @@ func (ll *laneLink) accepted(c net.Conn) bool {
 // pack takes lanes.
 func (ll *laneLink) fromTransport(frame []byte) {
 	if len(frame) > headerSize && kind(frame[3]) == kindHello {
-		if h, payload, err := decodeFrame(frame); err == nil && len(payload) > 0 {
+		if h, payload, err := decodeFrame(frame); err == nil && len(payload) > 0 && h.flare == ll.hash && int(h.dst) == ll.pack {
 			ll.learn(int(h.src), strings.Split(string(payload), "\n"))
 		}
 	}
@@ -477,10 +495,10 @@ func (ll *laneLink) readChunk(r *bufio.Reader, h header, n int) error {
 const maxLaneChunk = 64 << 20
 
 func (ll *laneLink) broken(from int, err error) {
+	// Under deliverMu: a pack closing meanwhile has ended cleanly, and is told nothing.
 	ll.deliverMu.Lock()
-	closed := ll.closed
-	ll.deliverMu.Unlock()
-	if closed {
+	defer ll.deliverMu.Unlock()
+	if ll.closed {
 		return
 	}
 	cause := fmt.Sprintf("the lane from pack %d to pack %d broke: %v", from, ll.pack, err)
@@ -488,11 +506,7 @@ func (ll *laneLink) broken(from int, err error) {
 	if ll.inner != nil {
 		ll.inner.Abort(cause) // tells the others
 	}
-	ll.deliverMu.Lock()
-	if !ll.closed {
-		ll.abort(cause)
-	}
-	ll.deliverMu.Unlock()
+	ll.abort(cause)
 }
 
 // Send sends frame over the transport; a hello carries this process's lane
@@ -516,7 +530,12 @@ func (ll *laneLink) sendData(ctx context.Context, to int, head []byte, payload [
 	pe := ll.peers[to]
 	ll.mu.Unlock()
 	if pe == nil {
-		return false, nil // its hello said nothing of lanes
+		return false, nil // no hello with lane addresses from it (yet)
+	}
+	// A context that has ended sends the frame over the transport, which pays it no
+	// heed, as it would have without lanes: a lane must not change what a Send does.
+	if ctx.Err() != nil {
+		return false, nil
 	}
 	pe.mu.Lock()
 	defer pe.mu.Unlock()
@@ -524,11 +543,21 @@ func (ll *laneLink) sendData(ctx context.Context, to int, head []byte, payload [
 		if pe.failed != nil {
 			return false, nil
 		}
-		if pe.conn, pe.failed = ll.dial(ctx, to, pe.addrs); pe.failed != nil {
-			ll.lanes.opts.Logger.Info("comm: no lane; the transport carries the traffic", "flare", ll.flare, "pack", ll.pack, "to", to, "err", pe.failed)
+		conn, err := ll.dial(ctx, to, pe.addrs)
+		if ctx.Err() != nil {
+			if conn != nil {
+				conn.Close()
+			}
+			return false, nil // the lane is tried again by the next message
+		}
+		if err != nil {
+			pe.failed = err
+			ll.lanes.opts.Logger.Info("comm: no lane; the transport carries the traffic", "flare", ll.flare, "pack", ll.pack, "to", to, "err", err)
 			return false, nil
 		}
+		pe.conn = conn
 	}
+	conn := pe.conn
 	n := len(head)
 	for _, b := range payload {
 		n += len(b)
@@ -537,43 +566,69 @@ func (ll *laneLink) sendData(ctx context.Context, to int, head []byte, payload [
 	binary.LittleEndian.PutUint32(size[:], uint32(n))
 	bufs := append(make(net.Buffers, 0, 2+len(payload)), size[:], head)
 	bufs = append(bufs, payload...)
-	pe.conn.SetWriteDeadline(time.Now().Add(laneWriteTimeout))
-	stop := context.AfterFunc(ctx, func() { pe.conn.SetWriteDeadline(time.Unix(1, 0)) })
-	_, err = bufs.WriteTo(pe.conn)
-	if !stop() && err != nil {
-		err = context.Cause(ctx)
+	conn.SetWriteDeadline(time.Now().Add(laneWriteTimeout))
+	release := expireOn(ctx, conn.SetWriteDeadline)
+	written, err := bufs.WriteTo(conn)
+	release()
+	switch {
+	case err == nil:
+		ll.sent.Add(int64(n - len(head)))
+		ll.lanes.sent.Add(int64(n))
+		return true, nil
+	case written == 0 && ctx.Err() != nil:
+		return false, nil // nothing went: the lane is whole, the transport takes the frame
 	}
-	if err != nil {
-		// Part of a frame may have gone: the lane cannot be used again.
-		pe.conn.Close()
-		pe.conn, pe.failed = nil, fmt.Errorf("the lane to pack %d broke: %w", to, err)
-		return false, pe.failed
-	}
-	ll.sent.Add(int64(n - len(head)))
-	ll.lanes.sent.Add(int64(n))
-	return true, nil
+	// Part of a frame may have gone: the lane cannot be used again.
+	conn.Close()
+	pe.conn, pe.failed = nil, fmt.Errorf("the lane to pack %d broke: %w", to, err)
+	return false, pe.failed
 }
 
-// dial opens a lane to pack to at the first of addrs that takes it.
+// expireOn makes a connection's deadline, set by set, pass when ctx ends, until the
+// returned release is called; once release returns, ctx no longer touches it.
+func expireOn(ctx context.Context, set func(time.Time) error) (release func()) {
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		set(time.Unix(1, 0))
+		close(fired)
+	})
+	return func() {
+		if !stop() {
+			<-fired
+		}
+	}
+}
+
+// dial opens a lane to pack to at the first of addrs that takes it. An address that
+// could not be reached is not tried again by this process for a while (laneForget):
+// a firewall that drops the packets costs each process one dial timeout, not one per
+// flare.
 func (ll *laneLink) dial(ctx context.Context, to int, addrs []string) (net.Conn, error) {
 	var errs []error
 	for _, a := range addrs {
 		network, addr, _ := strings.Cut(a, " ")
 		switch network {
 		case "unix":
-			host, path, _ := strings.Cut(addr, " ")
+			host, name, _ := strings.Cut(addr, " ")
 			if host != thisHost && host != "-" && thisHost != "-" {
 				continue // another host's socket
 			}
-			addr = path
+			addr = name
 		case "tcp":
 		default:
-			errs = append(errs, fmt.Errorf("address %q: want \"unix HOSTID PATH\" or \"tcp HOST:PORT\"", a))
+			errs = append(errs, fmt.Errorf("address %q: want \"unix HOSTID NAME\" or \"tcp HOST:PORT\"", a))
+			continue
+		}
+		if ll.lanes.failedLately(a) {
+			errs = append(errs, fmt.Errorf("%s %s: unreachable a moment ago", network, addr))
 			continue
 		}
 		c, err := ll.dialOne(ctx, network, addr, to)
 		if err == nil {
 			return c, nil
+		}
+		if !errors.Is(err, errLaneRefused) && ctx.Err() == nil {
+			ll.lanes.failed(a)
 		}
 		errs = append(errs, fmt.Errorf("%s %s: %w", network, addr, err))
 	}
@@ -581,6 +636,26 @@ func (ll *laneLink) dial(ctx context.Context, to int, addrs []string) (net.Conn,
 		return nil, errors.New("the pack gave no lane address this host can reach")
 	}
 	return nil, errors.Join(errs...)
+}
+
+// errLaneRefused is an answer of the other side: it is reachable.
+var errLaneRefused = errors.New("refused")
+
+func (l *Lanes) failedLately(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	until, ok := l.unreachable[addr]
+	if ok && time.Now().After(until) {
+		delete(l.unreachable, addr)
+		return false
+	}
+	return ok
+}
+
+func (l *Lanes) failed(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.unreachable[addr] = time.Now().Add(laneForget)
 }
 
 func (ll *laneLink) dialOne(ctx context.Context, network, addr string, to int) (net.Conn, error) {
@@ -596,16 +671,24 @@ func (ll *laneLink) dialOne(ctx context.Context, network, addr string, to int) (
 		}
 		c = tls.Client(c, tc)
 	}
-	if err := ll.handshake(c, to); err != nil {
-		c.Close()
-		return nil, err
+	c.SetDeadline(time.Now().Add(laneHandshake))
+	release := expireOn(ctx, c.SetDeadline)
+	err = ll.handshake(c, to)
+	release()
+	if err == nil && ctx.Err() == nil {
+		c.SetDeadline(time.Time{})
+		return c, nil
 	}
-	return c, nil
+	c.Close()
+	if err == nil {
+		err = context.Cause(ctx)
+	}
+	return nil, err
 }
 
+// handshake proves to the pack to, behind c, that this pack holds the flare's secret,
+// and checks that it does too.
 func (ll *laneLink) handshake(c net.Conn, to int) error {
-	c.SetDeadline(time.Now().Add(laneHandshake))
-	defer c.SetDeadline(time.Time{})
 	nonceD := make([]byte, laneNonce)
 	rand.Read(nonceD)
 	hello := append([]byte(laneMagic), 0, 0)
@@ -622,14 +705,14 @@ func (ll *laneLink) handshake(c net.Conn, to int) error {
 		return err
 	}
 	if answer[0] == laneNoPack {
-		return fmt.Errorf("pack %d of the flare is not there", to)
+		return fmt.Errorf("%w: pack %d of the flare is not there", errLaneRefused, to)
 	}
 	if _, err := io.ReadFull(c, answer[1:]); err != nil {
 		return err
 	}
 	nonceA, macA := answer[1:1+laneNonce], answer[1+laneNonce:]
 	if !hmac.Equal(macA, laneMAC(ll.secret, "acceptor", ll.flare, ll.pack, to, nonceD, nonceA)) {
-		return errors.New("refused: the other side does not know the flare's secret")
+		return fmt.Errorf("%w: the other side does not know the flare's secret", errLaneRefused)
 	}
 	if _, err := c.Write(laneMAC(ll.secret, "dialer", ll.flare, ll.pack, to, nonceD, nonceA)); err != nil {
 		return err
@@ -638,7 +721,7 @@ func (ll *laneLink) handshake(c net.Conn, to int) error {
 		return err
 	}
 	if answer[0] != laneOK {
-		return errors.New("refused: the other side says this is not the flare's secret")
+		return fmt.Errorf("%w: the other side says this is not the flare's secret", errLaneRefused)
 	}
 	return nil
 }
@@ -656,7 +739,7 @@ func (ll *laneLink) Close() error {
 		pe.mu.Lock()
 		if pe.conn != nil {
 			var bye [4]byte // laneBye
-			pe.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			pe.conn.SetWriteDeadline(time.Now().Add(laneByeTimeout))
 			pe.conn.Write(bye[:])
 			pe.conn.Close()
 			pe.conn, pe.failed = nil, ErrClosed

@@ -92,7 +92,7 @@ func TestLanesCarryEveryCollective(t *testing.T) {
 		name string
 		opts LaneOptions
 	}{
-		{"unix", LaneOptions{Dir: t.TempDir()}},
+		{"unix", LaneOptions{Unix: true}},
 		{"tcp", LaneOptions{TCP: "127.0.0.1:0"}},
 		{"tls", LaneOptions{TCP: "127.0.0.1:0", ServerTLS: listen, ClientTLS: dial}},
 	}
@@ -136,7 +136,7 @@ func TestLanesCarryEveryCollective(t *testing.T) {
 
 // Small messages stay on the transport: only one of at least the threshold takes a lane.
 func TestLaneThreshold(t *testing.T) {
-	lanes := []*Lanes{listenLanes(t, LaneOptions{Dir: t.TempDir()}), listenLanes(t, LaneOptions{Dir: t.TempDir()})}
+	lanes := []*Lanes{listenLanes(t, LaneOptions{Unix: true}), listenLanes(t, LaneOptions{Unix: true})}
 	g := lanePacks(t, Config{Size: 2, Granularity: 1, Transport: NewNATSTransport(connect(t))}, lanes, sameSecret(2))
 	small := func(ctx context.Context, w *Worker) error {
 		_, err := AllReduceSlice(ctx, w, make([]float64, 1000), Sum[float64])
@@ -161,10 +161,10 @@ func TestLaneThreshold(t *testing.T) {
 // succeeds.
 func TestLaneFallsBack(t *testing.T) {
 	t.Run("unreachable", func(t *testing.T) {
-		gone := listenLanes(t, LaneOptions{Dir: t.TempDir()})
+		gone := listenLanes(t, LaneOptions{Unix: true})
 		// Its own socket, said to be another host's, is not tried.
-		gone.addrs = []string{"tcp 127.0.0.1:1", "unix " + thisHost + " " + t.TempDir() + "/none.sock", "carrier-pigeon x", "unix another-host " + gone.sock}
-		lanes := []*Lanes{listenLanes(t, LaneOptions{Dir: t.TempDir()}), gone}
+		gone.addrs = []string{"tcp 127.0.0.1:1", "unix " + thisHost + " @burst-lane-none", "carrier-pigeon x", "unix another-host " + gone.sock}
+		lanes := []*Lanes{listenLanes(t, LaneOptions{Unix: true}), gone}
 		g := lanePacks(t, Config{Size: 2, Granularity: 1, Transport: NewNATSTransport(connect(t))}, lanes, sameSecret(2))
 		if err := run(t, g, bigPair(3<<20)); err != nil {
 			t.Fatal(err)
@@ -174,7 +174,7 @@ func TestLaneFallsBack(t *testing.T) {
 		}
 	})
 	t.Run("wrong secret", func(t *testing.T) {
-		lanes := []*Lanes{listenLanes(t, LaneOptions{Dir: t.TempDir()}), listenLanes(t, LaneOptions{Dir: t.TempDir()})}
+		lanes := []*Lanes{listenLanes(t, LaneOptions{Unix: true}), listenLanes(t, LaneOptions{Unix: true})}
 		secrets := [][]byte{[]byte("one"), []byte("another")}
 		g := lanePacks(t, Config{Size: 2, Granularity: 1, Transport: NewNATSTransport(connect(t))}, lanes, secrets)
 		if err := run(t, g, bigPair(3<<20)); err != nil {
@@ -190,7 +190,7 @@ func TestLaneFallsBack(t *testing.T) {
 // A dialer that cannot prove it knows the flare's secret is refused, and nothing it
 // sends after reaches the pack.
 func TestLaneRefusesWrongSecret(t *testing.T) {
-	lanes := listenLanes(t, LaneOptions{Dir: t.TempDir()})
+	lanes := listenLanes(t, LaneOptions{Unix: true})
 	flare := flareID(t)
 	delivered := make(chan []byte, 1)
 	ll, err := lanes.attach(flare, 1, []byte("the secret"), nil, func(f []byte) { delivered <- f }, func(string) {})
@@ -239,7 +239,7 @@ func TestLaneRefusesWrongSecret(t *testing.T) {
 // A lane broken in the middle of a transfer aborts the flare on both sides: nobody
 // waits for the frames lost in it.
 func TestLaneBrokenMidTransfer(t *testing.T) {
-	lanes := []*Lanes{listenLanes(t, LaneOptions{Dir: t.TempDir()}), listenLanes(t, LaneOptions{Dir: t.TempDir()})}
+	lanes := []*Lanes{listenLanes(t, LaneOptions{Unix: true}), listenLanes(t, LaneOptions{Unix: true})}
 	g := lanePacks(t, Config{Size: 2, Granularity: 1, Transport: NewNATSTransport(connect(t))}, lanes, sameSecret(2))
 	go func() {
 		for {
@@ -269,6 +269,136 @@ func TestLaneBrokenMidTransfer(t *testing.T) {
 	for i, p := range g.Packs() {
 		if !errors.Is(p.Err(), ErrAborted) {
 			t.Errorf("pack %d: %v, want aborted", i, p.Err())
+		}
+	}
+}
+
+// A chunk that would overlap another's place in its message is dropped: a lane reads a
+// chunk straight into its place, outside the pack's lock, so places must not overlap.
+// The message still completes with its right chunks, whole.
+func TestOverlappingChunkDropped(t *testing.T) {
+	p := reviewPack(t, 1)
+	data := pattern(25, 3)
+	chunk := func(idx uint32, offset uint64, n int) []byte {
+		return frame(header{kind: kindP2P, flare: p.hash, src: 0, dst: 1, seq: 1, window: 32,
+			chunk: idx, chunks: 3, total: 25, offset: offset}, data[offset:offset+uint64(n)])
+	}
+	bad := frame(header{kind: kindP2P, flare: p.hash, src: 0, dst: 1, seq: 1, window: 32,
+		chunk: 1, chunks: 3, total: 25, offset: 5}, make([]byte, 10)) // chunk 1 belongs at 10
+	if v := deliverSafely(p, chunk(0, 0, 10), bad, chunk(1, 10, 10), chunk(2, 20, 5)); v != nil {
+		t.Fatal(v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	got, err := p.Workers()[0].Recv(ctx, 0)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("got %v, %v; want %v", got, err, data)
+	}
+}
+
+// A Send whose context has ended, on a lane that is up, neither crashes nor breaks the
+// lane: its message goes over the transport, which pays the context no heed, as it
+// would without lanes; the next message takes the lane as before. Also when the other
+// end has closed the lane (then a write would fail on its own).
+func TestLaneSendCancelled(t *testing.T) {
+	lanes := []*Lanes{listenLanes(t, LaneOptions{Unix: true}), listenLanes(t, LaneOptions{Unix: true})}
+	g := lanePacks(t, Config{Size: 2, Granularity: 1, Transport: NewNATSTransport(connect(t))}, lanes, sameSecret(2))
+	if err := run(t, g, bigPair(1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	w, peer := g.Workers()[0], g.Workers()[1]
+	before := g.Packs()[0].LaneBytes()
+	if err := w.Send(cancelled, 1, pattern(1<<20, 7)); err != nil {
+		t.Fatalf("send on a cancelled context: %v", err)
+	}
+	ctx, stop := context.WithTimeout(context.Background(), hangGuard)
+	defer stop()
+	if got, err := peer.Recv(ctx, 0); err != nil || !bytes.Equal(got, pattern(1<<20, 7)) {
+		t.Fatalf("the message sent on a cancelled context: %v", err)
+	}
+	if g.Packs()[0].LaneBytes() != before {
+		t.Errorf("a send on a cancelled context wrote on the lane")
+	}
+	if err := run(t, g, bigPair(1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if g.Packs()[0].LaneBytes() == before {
+		t.Errorf("the lane was not used after a cancelled send")
+	}
+	g.Packs()[1].lane.detach() // the other end closes its lanes
+	if err := w.Send(cancelled, 1, pattern(1<<20, 1)); err != nil {
+		t.Fatalf("send on a cancelled context to a closed pack: %v", err)
+	}
+}
+
+// Strangers get little: a dialer that announces a flare id longer than any is cut off
+// at once, and past maxHandshakes dialers that have not proved anything, the next is
+// not even read.
+func TestLaneStrangers(t *testing.T) {
+	lanes := listenLanes(t, LaneOptions{Unix: true})
+	dial := func() net.Conn {
+		c, err := net.Dial("unix", lanes.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(hangGuard))
+		return c
+	}
+	c := dial()
+	c.Write([]byte("BL1\xff\xff"))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("a 65535-byte flare id: %v, want the connection closed", err)
+	}
+	for range maxHandshakes {
+		dial().Write([]byte("BL1")) // and nothing more: each holds a handshake
+	}
+	eventually(t, func() bool { return len(lanes.handshakes) == maxHandshakes })
+	if _, err := dial().Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("one stranger too many: %v, want the connection closed", err)
+	}
+}
+
+// An address that could not be reached is not tried again by the process for a while:
+// a listener that takes the connection and never answers costs one handshake timeout,
+// not one per flare.
+func TestLaneUnreachableRemembered(t *testing.T) {
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	go func() {
+		for {
+			c, err := mute.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	addr := "tcp " + mute.Addr().String()
+	lanes := []*Lanes{listenLanes(t, LaneOptions{Unix: true}), listenLanes(t, LaneOptions{Unix: true})}
+	lanes[1].addrs = []string{addr}
+	for flare := range 2 {
+		g := lanePacks(t, Config{Size: 2, Granularity: 1, Transport: NewNATSTransport(connect(t))}, lanes, sameSecret(2))
+		if err := run(t, g, bigPair(1<<20)); err != nil {
+			t.Fatal(err)
+		}
+		if b := g.Packs()[0].LaneBytes(); b != 0 || !lanes[0].failedLately(addr) {
+			t.Errorf("flare %d: %d lane bytes; %s remembered: %v", flare, b, addr, lanes[0].failedLately(addr))
+		}
+	}
+}
+
+// eventually waits for cond, failing the test if it never holds.
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(hangGuard); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the condition never held")
 		}
 	}
 }

@@ -169,7 +169,8 @@ type Pack struct {
 	ready   map[int]chan struct{} // per remote pack: closed once it is known to listen
 	credits map[int]*credit       // per remote pack: frames we may still send
 
-	// Only touched by the transport's delivering goroutine.
+	// Only touched by the delivering goroutine: the transport's, or, with lanes, one
+	// at a time under laneLink.deliverMu.
 	received map[int]*recvCount
 	partial  map[partialKey]*partial
 	recent   recent

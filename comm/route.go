@@ -31,6 +31,7 @@ type partialKey struct {
 type partial struct {
 	buf    []byte
 	seen   []uint64 // a bit per chunk, so a redelivered chunk is not counted twice
+	size   uint64   // of every chunk but the last
 	chunks uint32
 	left   uint32
 }
@@ -302,10 +303,17 @@ func (p *Pack) chunkSlot(key partialKey, h header, n int) (pt *partial, slot []b
 				"total", h.total, "chunks", h.chunks, "chunk", h.chunk, "bytes", n)
 			return nil, nil
 		}
-		pt = &partial{buf: make([]byte, h.total), seen: make([]uint64, (int(h.chunks)+63)/64), chunks: h.chunks, left: h.chunks}
+		size := uint64(n)
+		if h.chunk == h.chunks-1 {
+			size = h.offset / uint64(h.chunks-1)
+		}
+		pt = &partial{buf: make([]byte, h.total), seen: make([]uint64, (int(h.chunks)+63)/64), size: size, chunks: h.chunks, left: h.chunks}
 		p.partial[key] = pt
 	}
-	if h.chunks != pt.chunks || h.total != uint64(len(pt.buf)) {
+	// Every chunk in its own place, as sendRemote cuts them: a lane reads one straight
+	// into its slot, so no two may overlap.
+	if h.chunks != pt.chunks || h.total != uint64(len(pt.buf)) ||
+		h.offset != uint64(h.chunk)*pt.size || uint64(n) != min(pt.size, h.total-h.offset) {
 		p.cfg.Logger.Warn("comm: dropped a chunk that disagrees with its message", "flare", p.cfg.Flare, "src", h.src, "seq", h.seq)
 		return nil, nil
 	}

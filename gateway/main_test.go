@@ -273,7 +273,7 @@ func (c *cluster) addInvokerOpts(id string, o invokerOpts) *invoker.Invoker {
 		ID: id, Conn: nc(), Slots: o.slots, Heartbeat: 50 * time.Millisecond, Functions: testFunctions,
 		HostNATS: c.srv.ClientURL(), Isolation: o.isolation, HostExe: o.hostExe, MaxHosts: o.maxHosts,
 		CacheDir: filepath.Join(c.dir, "plugins-"+id), Logger: testLogger(c.t), FlareConns: o.joinKey != "",
-		Lanes: invoker.LaneOptions{Off: o.lanesOff, Dir: filepath.Join(c.dir, "lanes")},
+		Lanes: invoker.LaneOptions{Off: o.lanesOff},
 	})
 	if err != nil {
 		c.t.Fatal(err)

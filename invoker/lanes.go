@@ -4,8 +4,6 @@ import (
 	"flag"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 
 	"github.com/burstgo/burst/cluster"
 	"github.com/burstgo/burst/comm"
@@ -13,16 +11,13 @@ import (
 
 // LaneOptions say where the packs of an invoker, and of its function hosts, take
 // direct lanes (comm.Lanes) for the messages of 64 KiB and more they send to other
-// packs: a unix socket each for packs on this host, TCP at Host for packs of other
-// hosts. A pack proves to another with its flare's secret (the assignment's
+// packs: an abstract unix socket each for packs on this host, TCP at Host for packs of
+// other hosts. A pack proves to another with its flare's secret (the assignment's
 // LaneSecret) that it belongs to the flare; a pack with no lane to another talks to it
 // over NATS.
 type LaneOptions struct {
 	// Off keeps all traffic between packs on NATS.
 	Off bool
-	// Dir holds the unix sockets; empty means a burst-lanes folder in the system's
-	// temporary directory.
-	Dir string
 	// Host is the address TCP lanes listen on and packs of other hosts dial (this
 	// host's address or name in the cluster), with a port for the invoker's own
 	// lanes ("10.0.0.2:6300"; function hosts always take a free port); empty means no
@@ -38,10 +33,7 @@ func (o LaneOptions) listen(log *slog.Logger) (*comm.Lanes, error) {
 	if o.Off {
 		return nil, nil
 	}
-	co := comm.LaneOptions{Dir: o.Dir, Logger: log}
-	if co.Dir == "" {
-		co.Dir = filepath.Join(os.TempDir(), "burst-lanes")
-	}
+	co := comm.LaneOptions{Unix: true, Logger: log}
 	if o.Host != "" {
 		host, port := o.hostPort()
 		co.TCP = net.JoinHostPort(host, port)
@@ -69,7 +61,7 @@ func (o LaneOptions) hostArgs() []string {
 		return nil
 	}
 	host, _ := o.hostPort()
-	args := []string{"--lanes", "--lane-dir", o.Dir, "--lane-host", host}
+	args := []string{"--lanes", "--lane-host", host}
 	if o.CertFile != "" {
 		args = append(args, "--lane-cert", o.CertFile, "--lane-key", o.KeyFile, "--lane-ca", o.CAFile)
 	}
@@ -79,12 +71,11 @@ func (o LaneOptions) hostArgs() []string {
 // laneFlags binds them, in the host.
 func laneFlags(fs *flag.FlagSet) func() LaneOptions {
 	on := fs.Bool("lanes", false, "take direct lanes")
-	dir := fs.String("lane-dir", "", "where the unix sockets of lanes go")
 	host := fs.String("lane-host", "", "address of TCP lanes")
 	cert := fs.String("lane-cert", "", "certificate of TLS lanes")
 	key := fs.String("lane-key", "", "key of --lane-cert")
 	ca := fs.String("lane-ca", "", "CA of TLS lanes")
 	return func() LaneOptions {
-		return LaneOptions{Off: !*on, Dir: *dir, Host: *host, CertFile: *cert, KeyFile: *key, CAFile: *ca}
+		return LaneOptions{Off: !*on, Host: *host, CertFile: *cert, KeyFile: *key, CAFile: *ca}
 	}
 }

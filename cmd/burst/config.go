@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -237,15 +236,14 @@ func (c *config) check() error {
 	return nil
 }
 
-// lanes are the invoker's lane options: the unix sockets in the data directory, TCP at
-// --lane-host, TLS with the node's NATS certificate when the cluster has one.
-func (c *config) lanes() (invoker.LaneOptions, error) {
-	dir, err := filepath.Abs(filepath.Join(c.DataDir, "lanes"))
-	o := invoker.LaneOptions{Off: !c.Lanes, Dir: dir, Host: c.LaneHost}
+// lanes are the invoker's lane options: TCP at --lane-host besides the unix sockets,
+// TLS with the node's NATS certificate and CA when it has both.
+func (c *config) lanes() invoker.LaneOptions {
+	o := invoker.LaneOptions{Off: !c.Lanes, Host: c.LaneHost}
 	if c.LaneHost != "" && c.NATSTLSCert != "" && c.NATSCA != "" {
 		o.CertFile, o.KeyFile, o.CAFile = c.NATSTLSCert, c.NATSTLSKey, c.NATSCA
 	}
-	return o, err
+	return o
 }
 
 // logger builds the process's logger.

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -113,13 +112,13 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("%d routes, --replicas %d: %d replicas, want %d", len(c.Routes), c.Replicas, got, tc.want)
 		}
 	}
-	// Lanes: on by default, unix sockets in the data directory; TCP at --lane-host, TLS
-	// with the node's certificate in a TLS cluster.
-	if o, err := good.lanes(); err != nil || o.Off || !filepath.IsAbs(o.Dir) || filepath.Base(o.Dir) != "lanes" || o.Host != "" {
-		t.Errorf("default lanes %+v, %v", o, err)
+	// Lanes: on by default, on this host only; TCP at --lane-host, TLS with the node's
+	// certificate in a TLS cluster.
+	if o := good.lanes(); o.Off || o.Host != "" || o.CertFile != "" {
+		t.Errorf("default lanes %+v", o)
 	}
 	routed.LaneHost = "10.0.0.2:6300"
-	if o, _ := routed.lanes(); o.Host != "10.0.0.2:6300" || o.CertFile != "c.pem" || o.KeyFile != "k.pem" || o.CAFile != "ca.pem" {
+	if o := routed.lanes(); o.Host != "10.0.0.2:6300" || o.CertFile != "c.pem" || o.KeyFile != "k.pem" || o.CAFile != "ca.pem" {
 		t.Errorf("lanes of a TLS node %+v", o)
 	}
 	for _, bad := range []config{{LogLevel: "loud", LogFormat: "text"}, {LogLevel: "info", LogFormat: "xml"}} {

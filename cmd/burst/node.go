@@ -293,12 +293,8 @@ func (n *node) startInvoker(ctx context.Context, alone bool) (*invoker.Invoker, 
 	if err != nil {
 		return nil, err
 	}
-	lanes, err := n.cfg.lanes()
-	if err != nil {
-		return nil, err
-	}
 	opts := invoker.Options{
-		Lanes:      lanes,
+		Lanes:      n.cfg.lanes(),
 		ID:         id,
 		Conn:       nc,
 		Functions:  examples.Builtins(),
