@@ -397,6 +397,14 @@ func TestDashboardPages(t *testing.T) {
 	}
 	b.run(chromedp.Click(chromedp.CSS(".pager button:first-child")),
 		chromedp.WaitVisible(chromedp.CSS(`#flares tbody tr:nth-child(50)`)))
+	// A flare of large messages between packs: the page says how much went over lanes.
+	sorted := c.run(map[string]any{"function": "terasort", "size": 8, "granularity": 2,
+		"input": map[string]any{"generate": map[string]any{"records": 100000, "seed": 2}}})
+	b.open("#/flares/"+sorted.ID, drawn(sorted.ID))
+	remote := eval[string](b, `[...document.querySelectorAll("dl.facts dt")].find((d) => d.textContent === "Remote").nextElementSibling.textContent`)
+	if sorted.Comm.LaneBytes == 0 || !strings.Contains(remote, "over lanes") {
+		t.Errorf("terasort in 4 packs: %d bytes over lanes, the page says %q", sorted.Comm.LaneBytes, remote)
+	}
 	b.open("#/run?function=kmeans", "#run-submit")
 	b.open("#/nowhere", "main h1")
 	b.check()

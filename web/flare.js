@@ -171,7 +171,8 @@ export async function flareView(main, { id, signal }) {
     const c = rec.comm || {};
     const items = [
       ["Local", count(c.local_messages) + " messages, " + bytes(c.local_bytes)],
-      ["Remote", count(c.remote_messages) + " messages, " + bytes(c.remote_bytes)],
+      ["Remote", count(c.remote_messages) + " messages, " + bytes(c.remote_bytes) +
+        (c.lane_bytes ? " (" + bytes(c.lane_bytes) + " over lanes)" : "")],
     ];
     const parts = [h("dl", { class: "facts" }, items.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))];
     const t = rec.traffic;

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,5 +175,24 @@ func TestFlareJoin(t *testing.T) {
 		if tc.flag == "--join=false" && !strings.Contains(out, tc.packs) {
 			t.Errorf("%s: want four packs\n%s", tc.flag, out)
 		}
+	}
+}
+
+// A flare whose packs trade large messages on one `burst serve` sends them over lanes,
+// and `burst flare get` says how much.
+func TestFlareLanes(t *testing.T) {
+	url, _ := serve(t, t.TempDir())
+	api := "--api=" + url
+	code, id, errOut := burstCmd([]string{"flare", "run", "terasort", "--size", "4", "--granularity", "1",
+		"--input", `{"generate":{"records":100000,"seed":3}}`, "--detach", api})
+	id = strings.TrimSpace(id)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	burstCmd([]string{"flare", "watch", id, api})
+	rec := getJSON[gateway.Record](t, url+"/flares/"+id)
+	_, out, _ := burstCmd([]string{"flare", "get", id, api})
+	if rec.Status != control.StatusSucceeded || rec.Comm.LaneBytes == 0 || !strings.Contains(out, fmt.Sprintf("(%d B over lanes)", rec.Comm.LaneBytes)) {
+		t.Errorf("%d bytes over lanes; burst flare get says\n%s", rec.Comm.LaneBytes, out)
 	}
 }
