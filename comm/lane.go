@@ -38,12 +38,9 @@ type LaneOptions struct {
 	// Unix opens an abstract unix socket (Linux: no file, scoped to the network
 	// namespace) for packs on this host.
 	Unix bool
-	// TCP is the address to listen on for packs of other hosts ("10.0.0.2:0"); empty
-	// means none.
+	// TCP is the address to listen on for packs of other hosts ("10.0.0.2:0"), and
+	// to be dialed at (the host name when it is every address's); empty means none.
 	TCP string
-	// Advertise is the host name other hosts dial; empty means the listener's own
-	// address, or the host name when it listens on every address.
-	Advertise string
 	// ServerTLS and ClientTLS, when set, make TCP lanes TLS: the listener presents
 	// ServerTLS's certificate, the dialer checks it with ClientTLS (and may present its
 	// own).
@@ -145,10 +142,9 @@ func (l *Lanes) listenTCP(o LaneOptions) error {
 		ln = tls.NewListener(ln, o.ServerTLS)
 	}
 	l.lns = append(l.lns, ln)
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
-	if o.Advertise != "" {
-		host = o.Advertise
-	} else if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+	host, _, _ := net.SplitHostPort(o.TCP)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		if host, err = os.Hostname(); err != nil {
 			return fmt.Errorf("comm: lanes: no address to advertise: %w", err)
 		}

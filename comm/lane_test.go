@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,7 @@ func TestLanesCarryEveryCollective(t *testing.T) {
 		{"unix", LaneOptions{Unix: true}},
 		{"tcp", LaneOptions{TCP: "127.0.0.1:0"}},
 		{"tls", LaneOptions{TCP: "127.0.0.1:0", ServerTLS: listen, ClientTLS: dial}},
+		{"tls-by-name", LaneOptions{TCP: "localhost:0", ServerTLS: listen, ClientTLS: dial}},
 	}
 	for _, tr := range transports[:2] { // JetStream takes no lanes
 		for _, nw := range networks {
@@ -400,5 +402,23 @@ func eventually(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("the condition never held")
 		}
+	}
+}
+
+// A TCP lane is dialed at the name it was given, not at the address the name resolved
+// to: that is what a node's certificate names (burst cert's "invoker-1", a
+// StatefulSet's "burst-0.burst-routes"). A wildcard address is dialed at the host name.
+func TestLaneAdvertisedName(t *testing.T) {
+	named := listenLanes(t, LaneOptions{TCP: "localhost:0"})
+	if a := named.Addrs(); len(a) != 1 || !strings.HasPrefix(a[0], "tcp localhost:") {
+		t.Errorf("lanes on localhost:0 say %q", a)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	every := listenLanes(t, LaneOptions{TCP: ":0"})
+	if a := every.Addrs(); len(a) != 1 || !strings.HasPrefix(a[0], "tcp "+host+":") {
+		t.Errorf("lanes on :0 say %q, want the host name %s", a, host)
 	}
 }
