@@ -91,7 +91,12 @@ func TestInvokerRestarted(t *testing.T) {
 	if rec.Packs[0].Invoker != "again" {
 		t.Fatalf("placed on %s", rec.Packs[0].Invoker)
 	}
-	// The process dies and comes back under the same name before it is missed.
+	// Once its pack runs (closed before it has answered the assignment, the invoker is
+	// only gone, and the flare fails for that), the process dies and comes back under
+	// the same name before it is missed.
+	eventually(t, func() bool {
+		return call[Record](c, "GET", "/flares/"+rec.ID, nil, http.StatusOK).Workers[0].Status == control.StatusRunning
+	}, "the pack running")
 	old.Close()
 	c.addInvoker("again", 8)
 	got := c.waitFlare(rec.ID)
