@@ -243,6 +243,15 @@ const (
 	maxFlareID       = 128 // ValidFlareID's bound
 )
 
+// laneHello is a dialer's first message: magic, flare, from, to, nonce.
+func laneHello(flare string, from, to int, nonce []byte) []byte {
+	b := binary.LittleEndian.AppendUint16([]byte(laneMagic), uint16(len(flare)))
+	b = append(b, flare...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(from))
+	b = binary.LittleEndian.AppendUint32(b, uint32(to))
+	return append(b, nonce...)
+}
+
 func laneMAC(secret []byte, role, flare string, from, to int, nonceD, nonceA []byte) []byte {
 	m := hmac.New(sha256.New, secret)
 	fmt.Fprintf(m, "%s\x00%s\x00%d\x00%d\x00", role, flare, from, to)
@@ -687,13 +696,7 @@ func (ll *laneLink) dialOne(ctx context.Context, network, addr string, to int) (
 func (ll *laneLink) handshake(c net.Conn, to int) error {
 	nonceD := make([]byte, laneNonce)
 	rand.Read(nonceD)
-	hello := append([]byte(laneMagic), 0, 0)
-	binary.LittleEndian.PutUint16(hello[3:], uint16(len(ll.flare)))
-	hello = append(hello, ll.flare...)
-	hello = binary.LittleEndian.AppendUint32(hello, uint32(ll.pack))
-	hello = binary.LittleEndian.AppendUint32(hello, uint32(to))
-	hello = append(hello, nonceD...)
-	if _, err := c.Write(hello); err != nil {
+	if _, err := c.Write(laneHello(ll.flare, ll.pack, to, nonceD)); err != nil {
 		return err
 	}
 	answer := make([]byte, 1+laneNonce+sha256.Size)

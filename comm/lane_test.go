@@ -206,11 +206,7 @@ func TestLaneRefusesWrongSecret(t *testing.T) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(hangGuard))
-	hello := binary.LittleEndian.AppendUint16([]byte(laneMagic), uint16(len(flare)))
-	hello = append(hello, flare...)
-	hello = binary.LittleEndian.AppendUint32(hello, 0)
-	hello = binary.LittleEndian.AppendUint32(hello, 1)
-	hello = append(hello, make([]byte, laneNonce)...)
+	hello := laneHello(flare, 0, 1, make([]byte, laneNonce))
 	answer := make([]byte, 1+laneNonce+sha256.Size)
 	if _, err := c.Write(hello); err != nil {
 		t.Fatal(err)

@@ -62,18 +62,17 @@ func flareSecret(ctx context.Context, kv jetstream.KeyValue) ([]byte, error) {
 }
 
 // credential is flare's NATS password.
-func (g *Gateway) credential(flare string) string {
-	m := hmac.New(sha256.New, g.flareSecret)
-	m.Write([]byte(flare))
-	return hex.EncodeToString(m.Sum(nil))
-}
+func (g *Gateway) credential(flare string) string { return g.flareMAC(flare) }
 
 // laneSecret is the secret by which flare's packs know each other's direct lanes
 // (comm.Config.LaneSecret), made as its credential is, and apart from it: a flare's
 // NATS password opens no lane, nor the other way round.
-func (g *Gateway) laneSecret(flare string) string {
+func (g *Gateway) laneSecret(flare string) string { return g.flareMAC("lanes\x00" + flare) }
+
+// flareMAC is the hex HMAC-SHA256 of msg under the flares' secret.
+func (g *Gateway) flareMAC(msg string) string {
 	m := hmac.New(sha256.New, g.flareSecret)
-	m.Write([]byte("lanes\x00" + flare))
+	m.Write([]byte(msg))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
