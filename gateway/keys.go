@@ -230,11 +230,17 @@ func (k *keys) authenticate(header string) (principal, error) {
 
 // check finds the key of id whose secret part is secret and that has not expired.
 func (k *keys) check(id, secret string, now time.Time) (Key, error) {
+	// A copy, taken under the lock: used writes the cached key's last use meanwhile.
 	k.mu.Lock()
-	c := k.byID[id]
+	cached := k.byID[id]
+	ok := cached != nil
+	var c storedKey
+	if ok {
+		c = cached.storedKey
+	}
 	k.mu.Unlock()
 	sum := sha256.Sum256([]byte(secret))
-	if c == nil {
+	if !ok {
 		return Key{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "unknown or revoked key")
 	}
 	want, err := hex.DecodeString(c.Hash)
